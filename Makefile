@@ -1,0 +1,25 @@
+# raycheck: `make test` (the project's own tests) and `make sandbox` (the suite against a local
+# Ray head, DNS server and the seed scenario). Both create .venv/ from the pinned lock when it is
+# missing or stale.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: test sandbox venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.lock
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+
+sandbox: $(STAMP)
+	$(VENV)/bin/python -m raycheck.sandbox -- $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) reports/*.json reports/*.md reports/*.xml

@@ -1,0 +1,1 @@
+"""pytest plugins of raycheck: ``remediation`` (checks, preconditions, exit status) and ``reports``."""

@@ -1,0 +1,123 @@
+"""The Ray Client handshake, run in a child process with a hard deadline.
+
+``ray.init("ray://...")`` cannot be told to give up sooner than about 30 s, and after
+connecting some calls wait without any deadline (FACTS.md). So the handshake runs in its own
+process group, after a TCP/gRPC pre-check, and the whole group is killed on the deadline:
+nothing is left behind and the suite never stalls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from raycheck.observation import Observation, ms
+
+CHILD_MODULE = "raycheck.probes.ray_handshake_child"
+_MISMATCH = re.compile(
+    r"cluster was started with:\s*Ray: (?P<cluster_ray>\S+)\s*Python: (?P<cluster_python>\S+)"
+    r".*?started with:\s*Ray: (?P<local_ray>\S+)\s*Python: (?P<local_python>\S+)",
+    re.S,
+)
+
+
+def parse_version_mismatch(text: str) -> dict[str, str] | None:
+    """The four versions in Ray's ``Version mismatch`` error, or None if it is not one."""
+    match = _MISMATCH.search(text)
+    return match.groupdict() if match else None
+
+
+def handshake(address: str, deadline: float) -> Observation:
+    """Run ``ray.init(address)`` in a child process; kill its whole group at ``deadline`` seconds."""
+    start = time.monotonic()
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", CHILD_MODULE, address],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env, start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        elapsed = time.monotonic() - start
+        return Observation(False, f"ray.init({address!r}) did not complete within its {deadline:g} s deadline "
+                           "(child process group killed)", cause="deadline", elapsed_s=elapsed)
+    finally:
+        _kill_group(proc)  # ray.init may leave helpers in the group even after a clean exit
+    elapsed = time.monotonic() - start
+    result = _last_json_line(out)
+    if result is None:
+        tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        return Observation(False, f"the handshake process exited with status {proc.returncode} after "
+                           f"{ms(elapsed)}: {tail[0][:300]}", cause="crashed", elapsed_s=elapsed)
+    return interpret(address, result, elapsed)
+
+
+def interpret(address: str, result: dict[str, Any], elapsed: float) -> Observation:
+    """Turn the child's JSON into an observation with figures the catalog can quote."""
+    figures = {k: str(result[k]) for k in ("local_ray_version", "local_python_version") if k in result}
+    if result.get("ok"):
+        resources = result.get("resources") or {}
+        figures.update(cluster_ray_version=str(result.get("ray_version")),
+                       cluster_python_version=str(result.get("python_version")))
+        summary = ", ".join(f"{k} {_num(v)}" for k, v in sorted(resources.items())
+                            if k in ("CPU", "GPU", "memory", "object_store_memory") or k.startswith("accelerator"))
+        return Observation(True, f"ray.init({address!r}) connected in {ms(elapsed)}: Ray {result.get('ray_version')}, "
+                           f"Python {result.get('python_version')}, {result.get('nodes', '?')} alive nodes, {summary}",
+                           figures=figures, data=result, elapsed_s=elapsed)
+    error = str(result.get("error", "")).strip()
+    mismatch = parse_version_mismatch(error)
+    if mismatch:
+        figures.update(cluster_ray_version=mismatch["cluster_ray"], cluster_python_version=mismatch["cluster_python"])
+        return Observation(False, f"ray.init({address!r}) refused: version mismatch, cluster Ray "
+                           f"{mismatch['cluster_ray']} / Python {mismatch['cluster_python']}, this client Ray "
+                           f"{mismatch['local_ray']} / Python {mismatch['local_python']}",
+                           cause="version-mismatch", figures=figures, data={**result, **mismatch}, elapsed_s=elapsed)
+    first_line = error.splitlines()[0][:300] if error else "no error text"
+    cause = "connection" if result.get("error_type") == "ConnectionError" else "error"
+    return Observation(False, f"ray.init({address!r}) failed after {ms(elapsed)}: "
+                       f"{result.get('error_type', 'Error')}: {first_line}", cause=cause, figures=figures,
+                       data=result, elapsed_s=elapsed)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value >= 1024 ** 3:
+        return f"{value / 1024 ** 3:.1f} GiB"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _last_json_line(out: bytes) -> dict[str, Any] | None:
+    for line in reversed(out.decode(errors="replace").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
