@@ -115,8 +115,8 @@ class DnsProbe:
         chain = [name]
         for _ in range(MAX_CNAME_HOPS):
             lookup = self.query(chain[-1], "CNAME")
-            if not lookup.ok:
-                return chain, (lookup if lookup.error != "nodata" or len(chain) == 1 else None), None
+            if not lookup.ok:  # the chain ends here; only a failure on the first name is the chain's own
+                return chain, (lookup if len(chain) == 1 and lookup.error != "nodata" else None), None
             nxt = lookup.records[0].rstrip(".")
             if nxt in chain:
                 chain.append(nxt)

@@ -71,10 +71,10 @@ def interpret(address: str, result: dict[str, Any], elapsed: float) -> Observati
         resources = result.get("resources") or {}
         figures.update(cluster_ray_version=str(result.get("ray_version")),
                        cluster_python_version=str(result.get("python_version")))
-        summary = ", ".join(f"{k} {_num(v)}" for k, v in sorted(resources.items())
+        summary = ", ".join(f"{k} {_num(k, v)}" for k, v in sorted(resources.items())
                             if k in ("CPU", "GPU", "memory", "object_store_memory") or k.startswith("accelerator"))
         return Observation(True, f"ray.init({address!r}) connected in {ms(elapsed)}: Ray {result.get('ray_version')}, "
-                           f"Python {result.get('python_version')}, {result.get('nodes', '?')} alive nodes, {summary}",
+                           f"Python {result.get('python_version')}, nodes alive {result.get('nodes', '?')}, {summary}",
                            figures=figures, data=result, elapsed_s=elapsed)
     error = str(result.get("error", "")).strip()
     mismatch = parse_version_mismatch(error)
@@ -91,9 +91,9 @@ def interpret(address: str, result: dict[str, Any], elapsed: float) -> Observati
                        data=result, elapsed_s=elapsed)
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, float) and value >= 1024 ** 3:
-        return f"{value / 1024 ** 3:.1f} GiB"
+def _num(key: str, value: Any) -> str:
+    if key in ("memory", "object_store_memory") and isinstance(value, (int, float)):
+        return f"{value / 1024 ** 3:.1f} GiB" if value >= 1024 ** 3 else f"{value / 1024 ** 2:.0f} MiB"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -1,0 +1,115 @@
+"""Fixtures for raycheck's own tests: one real Ray head per session, loopback DNS, suite runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import yaml
+
+from raycheck.dnszone import DnsZoneServer, Zone, zone_from_objects
+from raycheck.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
+from raycheck.scenario import SCENARIOS, load_objects
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAD = ("ray", "ray-gpu-head-svc")
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+    """A real ``ray start --head`` on loopback with 8 declared GPUs, shared by the whole session."""
+    head = RayHead(HeadPorts.pick(), tmp_path_factory.mktemp("ray-head"))
+    head.start()
+    yield head
+    head.stop()
+
+
+@pytest.fixture
+def seed_objects(ray_head: RayHead) -> list[dict[str, Any]]:
+    """The seed scenario's objects, with the head service's ports moved to the test head's."""
+    ports = ray_head.ports
+    return scenario_for_head(load_objects(SCENARIOS / "seed"), *HEAD,
+                             {"client": ports.client, "dashboard": ports.dashboard, "gcs-server": ports.gcs})
+
+
+@pytest.fixture
+def serve_dns() -> Iterator[Callable[..., DnsZoneServer]]:
+    """Start loopback DNS servers for a zone (or objects); all are stopped after the test."""
+    servers: list[DnsZoneServer] = []
+
+    def start(zone_or_objects: Zone | list[dict[str, Any]], head_ip: str = "127.0.0.1") -> DnsZoneServer:
+        zone = zone_or_objects if isinstance(zone_or_objects, Zone) else \
+            zone_from_objects(zone_or_objects, endpoint_override={HEAD: [head_ip]})
+        server = DnsZoneServer(zone).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@dataclass
+class SuiteRun:
+    status: int
+    output: str
+    wall_s: float
+    report: dict[str, Any] | None
+    report_dir: Path
+
+    def check(self, check_id: str) -> dict[str, Any]:
+        assert self.report is not None, f"no report written; output:\n{self.output}"
+        matches = [c for c in self.report["checks"] if c["id"] == check_id]
+        assert matches, f"{check_id} not in the report: {[c['id'] for c in self.report['checks']]}"
+        return matches[0]
+
+    def outcomes(self) -> dict[str, str]:
+        assert self.report is not None, f"no report written; output:\n{self.output}"
+        return {c["id"]: c["outcome"] for c in self.report["checks"]}
+
+
+@pytest.fixture
+def healthy_target(ray_head: RayHead, tmp_path: Path) -> dict[str, Any]:
+    """The seed target pointed at the test head; tests break one piece of it."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(pod_resolv_conf("swe-ai-fleet", "127.0.0.1"))
+    return seed_target(ray_head.ports.client, ray_head.ports.dashboard, ray_head.ports.gcs, resolv)
+
+
+@pytest.fixture
+def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
+    """Run the real suite in a subprocess (as a user would) and read its JSON report."""
+    counter = iter(range(1000))
+
+    def run(target: dict[str, Any] | str | None, *args: str, dns: DnsZoneServer | str | None = None,
+            timeout: float = 180, env: dict[str, str] | None = None) -> SuiteRun:
+        n = next(counter)
+        report_dir = tmp_path / f"reports-{n}"
+        # option=value: pytest takes a bare path argument outside the repository for a test path
+        # when it looks for its configuration (see README, "Running")
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--report-dir={report_dir}"]
+        if target is not None:
+            target_path = tmp_path / f"target-{n}.yaml"
+            target_path.write_text(target if isinstance(target, str) else yaml.safe_dump(target, sort_keys=False))
+            command += [f"--target={target_path}"]
+        if dns is not None:
+            command += [f"--dns-server={dns if isinstance(dns, str) else dns.address}"]
+        command += list(args)
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith("RAYCHECK_")}
+        run_env.pop("KUBERNETES_SERVICE_HOST", None)
+        run_env.update(env or {})
+        start = time.monotonic()
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=run_env)
+        wall = time.monotonic() - start
+        report_file = report_dir / "raycheck.json"
+        report = json.loads(report_file.read_text()) if report_file.exists() else None
+        return SuiteRun(proc.returncode, proc.stdout + proc.stderr, wall, report, report_dir)
+
+    return run
