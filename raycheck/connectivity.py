@@ -105,6 +105,10 @@ def dashboard_port(probes: Probes) -> Observation:
     return _named(probes, obs)
 
 
+def gcs_health(probes: Probes) -> Observation:
+    return probes.gcs_health
+
+
 def _named(probes: Probes, obs: Observation) -> Observation:
     """Prefix an address-level observation with the name the user wrote."""
     if probes.target.address.is_ip:

@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import yaml
 
 from raycheck.dnszone import DnsZoneServer, zone_from_objects
-from raycheck.probes import http, tcp
+from raycheck.probes import http, ray_client, tcp
 from raycheck.scenario import SCENARIOS, load_objects
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,10 +119,18 @@ class RayHead:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ray start exited with status {self.proc.returncode}:\n{self.log_tail()}")
             if self.ready():
-                return self
+                break
             time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"the Ray head was not ready within {ready_within:g} s:\n{self.log_tail()}")
+        else:
+            self.stop()
+            raise RuntimeError(f"the Ray head was not ready within {ready_within:g} s:\n{self.log_tail()}")
+        # The first client of a fresh head waits for the proxier to start its server: serve one
+        # here, so the head is ready for clients when this returns, not only listening.
+        first = ray_client.handshake(f"ray://127.0.0.1:{self.ports.client}", max(5.0, deadline - time.monotonic()))
+        if not first.ok:
+            self.stop()
+            raise RuntimeError(f"the Ray head does not serve clients: {first.message}\n{self.log_tail()}")
+        return self
 
     def ready(self) -> bool:
         greeting = tcp.grpc_greeting("127.0.0.1", self.ports.client, 1.0)

@@ -64,6 +64,13 @@ class SuiteRun:
     report: dict[str, Any] | None
     report_dir: Path
 
+    def __repr__(self) -> str:
+        """Short enough to read in a failed assertion: status, each check's outcome and message."""
+        if self.report is None:
+            return f"SuiteRun(status={self.status}, no report)\n{self.output[-3000:]}"
+        lines = [f"{c['id']}: {c['outcome']}: {c['message']}" for c in self.report["checks"]]
+        return f"SuiteRun(status={self.status}, {self.wall_s:.1f} s)\n" + "\n".join(lines)
+
     def check(self, check_id: str) -> dict[str, Any]:
         assert self.report is not None, f"no report written; output:\n{self.output}"
         matches = [c for c in self.report["checks"] if c["id"] == check_id]

@@ -79,16 +79,23 @@ class BlackholeDns:
 class FakeDashboard:
     """A small HTTP server that answers ``/api/version`` as a dashboard would, or fails on demand."""
 
-    def __init__(self, ray_version: str = "2.49.2", status: int = 200, body: bytes | None = None) -> None:
+    def __init__(self, ray_version: str = "2.49.2", status: int = 200, body: bytes | None = None,
+                 gcs_status: int = 200) -> None:
         outer = self
-        self.ray_version, self.status, self.body = ray_version, status, body
+        self.ray_version, self.status, self.body, self.gcs_status = ray_version, status, body, gcs_status
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if self.path == "/api/gcs_healthz":
+                    self._answer(outer.gcs_status, b"success" if outer.gcs_status == 200 else b"GCS unreachable")
+                    return
                 payload = outer.body if outer.body is not None else json.dumps(
                     {"version": "4", "ray_version": outer.ray_version, "ray_commit": "0" * 40,
                      "session_name": "session_fake"}).encode()
-                self.send_response(outer.status)
+                self._answer(outer.status, payload)
+
+            def _answer(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

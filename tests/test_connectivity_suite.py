@@ -16,7 +16,7 @@ from tests.conftest import HEAD, SuiteRun
 from tests.support import BlackholeDns, FakeDashboard, SilentPort, refused_port
 
 CONNECTIVITY = ["dns.head-service", "dns.client-srv", "dns.dashboard-alias", "dns.search-path",
-                "port.client", "port.dashboard", "ray.version-match", "ray.client-handshake"]
+                "port.client", "port.dashboard", "ray.version-match", "ray.gcs-health", "ray.client-handshake"]
 # an unrendered {placeholder}; kubectl's jsonpath {end} is meant literally
 PLACEHOLDER = re.compile(r"\{(?!end\})[A-Za-z_][A-Za-z0-9_]*\}")
 
@@ -57,13 +57,13 @@ def service(objects, namespace, name):
 
 def test_healthy_seed_passes_every_connectivity_check(run_suite, healthy_target, seed_objects, serve_dns):
     run = run_suite(healthy_target, "-m", "connectivity", dns=serve_dns(seed_objects))
-    assert run.status == 0, run.output
+    assert run.status == 0, repr(run)
     assert run.outcomes() == {check_id: "passed" for check_id in CONNECTIVITY}
     assert run.report["schema"] == "raycheck/v1"
     assert run.report["summary"]["passed"] == len(CONNECTIVITY)
     assert "GPU 8" in run.check("ray.client-handshake")["message"]
     assert {"raycheck.json", "raycheck.md", "junit.xml"} <= {p.name for p in run.report_dir.iterdir()}
-    assert "raycheck: 8 passed" in run.output
+    assert f"raycheck: {len(CONNECTIVITY)} passed" in run.output
 
 
 def test_ip_address_skips_dns_checks_with_the_reason(run_suite, healthy_target, ray_head):
@@ -89,7 +89,7 @@ def test_missing_head_service_fails_dns_and_blocks_the_chain(run_suite, healthy_
     commands = " ".join(s["command"] for s in check["remediation"]["steps"])
     assert "kubectl get svc -n ray -l ray.io/cluster=ray-gpu" in commands
     for dependent in ("dns.client-srv", "dns.search-path", "port.client", "port.dashboard",
-                      "ray.version-match", "ray.client-handshake"):
+                      "ray.version-match", "ray.gcs-health", "ray.client-handshake"):
         assert blocked_by(run, dependent) == "dns.head-service"
     # the dependents say "blocked", not the same DNS error again, in the terminal summary too
     assert "BLOCKED ray.client-handshake: blocked by dns.head-service" in run.output
@@ -245,6 +245,19 @@ def test_dashboard_failing(run_suite, healthy_target, seed_objects, serve_dns, f
     version = run.check("ray.version-match")
     assert version["outcome"] == "passed" and "Ray Client handshake" in version["message"], version
     assert run.status == 0, run.output
+
+
+def test_unhealthy_gcs(run_suite, healthy_target, seed_objects, serve_dns):
+    fake = FakeDashboard(gcs_status=503)
+    target = copy.deepcopy(healthy_target)
+    target["raycheck"]["ports"]["dashboard"] = fake.port
+    try:
+        run = run_suite(target, "-m", "ray_client", dns=serve_dns(seed_objects))
+    finally:
+        fake.close()
+    assert run.status == 1
+    check = assert_problem(run, "ray.gcs-health", "failed", "critical", "answers HTTP 503")
+    assert "ray status" in check["remediation"]["steps"][0]["command"]
 
 
 def test_refused_dashboard_port_is_a_warning(run_suite, healthy_target, seed_objects, serve_dns):

@@ -96,6 +96,19 @@ class Probes:
         host = f"[{ips[0]}]" if ":" in ips[0] else ips[0]
         return http.get_json(f"http://{host}:{self.target.dashboard_port}/api/version", self.timeout)
 
+    @cached_property
+    def gcs_health(self) -> Observation:
+        """``GET /api/gcs_healthz``: the dashboard's view of the head's GCS."""
+        ips, failure = self.head_ips()
+        if failure is not None:
+            return failure
+        host = f"[{ips[0]}]" if ":" in ips[0] else ips[0]
+        obs, body = http.get(f"http://{host}:{self.target.dashboard_port}/api/gcs_healthz", self.timeout)
+        if obs.ok:
+            return Observation(True, f"{obs.message}: {body[:40].decode(errors='replace').strip() or 'empty body'}",
+                               elapsed_s=obs.elapsed_s)
+        return obs
+
     # -- Ray
 
     @cached_property

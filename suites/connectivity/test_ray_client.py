@@ -1,4 +1,4 @@
-"""Ray Client: do the versions match, and does ray.init("ray://...") complete?"""
+"""Ray: do the versions match, is the head's GCS healthy, and does ray.init("ray://...") complete?"""
 
 import pytest
 
@@ -13,6 +13,11 @@ def test_ray_and_python_versions_match(probes, verdict):
     if blocked_by:
         verdict.blocked(blocked_by, observation.message)
     verdict(observation)
+
+
+@pytest.mark.check("ray.gcs-health", severity="critical", requires=["dns.head-service", "port.dashboard"])
+def test_gcs_reports_healthy(probes, verdict):
+    verdict(connectivity.gcs_health(probes))
 
 
 @pytest.mark.check("ray.client-handshake", severity="critical",
