@@ -12,7 +12,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-class SilentPort:
+class _Closing:
+    """Use as a context manager: closed on exit."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SilentPort(_Closing):
     """A TCP port that accepts connections (the kernel completes the handshake) and never speaks."""
 
     def __init__(self) -> None:
@@ -25,7 +38,7 @@ class SilentPort:
         self.sock.close()
 
 
-class ClosingPort:
+class ClosingPort(_Closing):
     """A TCP port that accepts and immediately closes each connection."""
 
     def __init__(self, payload: bytes = b"") -> None:
@@ -60,7 +73,7 @@ def refused_port() -> int:
         return sock.getsockname()[1]
 
 
-class BlackholeDns:
+class BlackholeDns(_Closing):
     """A UDP port bound and never read: a DNS server that never answers."""
 
     def __init__(self) -> None:
@@ -76,7 +89,7 @@ class BlackholeDns:
         self.sock.close()
 
 
-class FakeDashboard:
+class FakeDashboard(_Closing):
     """A small HTTP server that answers ``/api/version`` as a dashboard would, or fails on demand."""
 
     def __init__(self, ray_version: str = "2.49.2", status: int = 200, body: bytes | None = None,

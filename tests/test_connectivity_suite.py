@@ -161,11 +161,8 @@ def test_too_many_search_domains(run_suite, healthy_target, seed_objects, serve_
 
 
 def test_silent_dns_server_times_out_quickly(run_suite, healthy_target):
-    blackhole = BlackholeDns()
-    try:
+    with BlackholeDns() as blackhole:
         run = run_suite(healthy_target, "-m", "connectivity", "--probe-timeout", "1", dns=blackhole.address)
-    finally:
-        blackhole.close()
     assert run.status == 1
     check = assert_problem(run, "dns.head-service", "failed", "critical", "No DNS answer")
     assert "no answer within 1 s" in check["message"]
@@ -181,6 +178,23 @@ def test_outside_the_cluster_says_how_to_run_in_cluster(run_suite, healthy_targe
 
 
 # ----------------------------------------------------------------------------- ports and Ray broken
+
+
+@pytest.fixture
+def with_fake_dashboard(healthy_target):
+    """The healthy target with its dashboard port moved to a fake dashboard built with ``fault``."""
+    fakes = []
+
+    def make(**fault):
+        fake = FakeDashboard(**fault)
+        fakes.append(fake)
+        target = copy.deepcopy(healthy_target)
+        target["raycheck"]["ports"]["dashboard"] = fake.port
+        return target
+
+    yield make
+    for fake in fakes:
+        fake.close()
 
 
 def _point_client_at(healthy_target, port):
@@ -200,26 +214,17 @@ def test_refused_client_port(run_suite, healthy_target, seed_objects, serve_dns)
 
 
 def test_silent_client_port(run_suite, healthy_target, seed_objects, serve_dns):
-    silent = SilentPort()
-    try:
+    with SilentPort() as silent:
         run = run_suite(_point_client_at(healthy_target, silent.port), "-m", "connectivity",
                         "--probe-timeout", "1", dns=serve_dns(seed_objects))
-    finally:
-        silent.close()
     assert run.status == 1
     check = assert_problem(run, "port.client", "failed", "critical", "does not speak gRPC")
     assert "sent nothing within 1 s" in check["message"]
     assert blocked_by(run, "ray.client-handshake") == "port.client"
 
 
-def test_dashboard_reporting_another_ray_version(run_suite, healthy_target, seed_objects, serve_dns):
-    fake = FakeDashboard(ray_version="2.48.0")
-    target = copy.deepcopy(healthy_target)
-    target["raycheck"]["ports"]["dashboard"] = fake.port
-    try:
-        run = run_suite(target, "-m", "connectivity", dns=serve_dns(seed_objects))
-    finally:
-        fake.close()
+def test_dashboard_reporting_another_ray_version(run_suite, with_fake_dashboard, seed_objects, serve_dns):
+    run = run_suite(with_fake_dashboard(ray_version="2.48.0"), "-m", "connectivity", dns=serve_dns(seed_objects))
     assert run.status == 1
     check = assert_problem(run, "ray.version-match", "failed", "critical", "Cluster Ray 2.48.0")
     assert "cluster Ray 2.48.0 (dashboard /api/version) vs local Ray 2.49.2" in check["message"]
@@ -232,14 +237,8 @@ def test_dashboard_reporting_another_ray_version(run_suite, healthy_target, seed
     ({"status": 500}, "answers HTTP 500"),
     ({"body": b"<html>login</html>"}, "does not answer JSON"),
 ])
-def test_dashboard_failing(run_suite, healthy_target, seed_objects, serve_dns, fault, title):
-    fake = FakeDashboard(**fault)
-    target = copy.deepcopy(healthy_target)
-    target["raycheck"]["ports"]["dashboard"] = fake.port
-    try:
-        run = run_suite(target, "-m", "connectivity", dns=serve_dns(seed_objects))
-    finally:
-        fake.close()
+def test_dashboard_failing(run_suite, with_fake_dashboard, seed_objects, serve_dns, fault, title):
+    run = run_suite(with_fake_dashboard(**fault), "-m", "connectivity", dns=serve_dns(seed_objects))
     assert_problem(run, "port.dashboard", "failed", "warning", title)
     # the version still comes from the Ray Client handshake, and the run passes the critical gate
     version = run.check("ray.version-match")
@@ -247,14 +246,8 @@ def test_dashboard_failing(run_suite, healthy_target, seed_objects, serve_dns, f
     assert run.status == 0, run.output
 
 
-def test_unhealthy_gcs(run_suite, healthy_target, seed_objects, serve_dns):
-    fake = FakeDashboard(gcs_status=503)
-    target = copy.deepcopy(healthy_target)
-    target["raycheck"]["ports"]["dashboard"] = fake.port
-    try:
-        run = run_suite(target, "-m", "ray_client", dns=serve_dns(seed_objects))
-    finally:
-        fake.close()
+def test_unhealthy_gcs(run_suite, with_fake_dashboard, seed_objects, serve_dns):
+    run = run_suite(with_fake_dashboard(gcs_status=503), "-m", "ray_client", dns=serve_dns(seed_objects))
     assert run.status == 1
     check = assert_problem(run, "ray.gcs-health", "failed", "critical", "answers HTTP 503")
     assert "ray status" in check["remediation"]["steps"][0]["command"]

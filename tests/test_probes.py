@@ -24,37 +24,25 @@ def test_refused_port():
 
 
 def test_silent_port_is_caught_within_the_timeout():
-    silent = SilentPort()
-    try:
+    with SilentPort() as silent:
         obs = tcp.grpc_greeting("127.0.0.1", silent.port, 0.5)
-    finally:
-        silent.close()
     assert (obs.ok, obs.cause) == (False, "silent")
     assert 0.4 < obs.elapsed_s < 2
 
 
 def test_closing_and_foreign_ports():
-    closing, foreign = ClosingPort(), ClosingPort(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-    try:
+    with ClosingPort() as closing, ClosingPort(b"HTTP/1.1 400 Bad Request\r\n\r\n") as foreign:
         assert tcp.grpc_greeting("127.0.0.1", closing.port, 1).cause == "closed"
         assert tcp.grpc_greeting("127.0.0.1", foreign.port, 1).cause == "not-grpc"
-    finally:
-        closing.close()
-        foreign.close()
 
 
 def test_dashboard_version_and_failures(ray_head):
     obs, body = http.get_json(f"http://127.0.0.1:{ray_head.ports.dashboard}/api/version", 3)
     assert obs.ok and body["ray_version"] == "2.49.2"
-    broken = FakeDashboard(status=500)
-    garbage = FakeDashboard(body=b"not json")
-    try:
+    with FakeDashboard(status=500) as broken, FakeDashboard(body=b"not json") as garbage:
         obs, _ = http.get_json(f"http://127.0.0.1:{broken.port}/api/version", 3)
         assert (obs.cause, obs.figures["http_status"]) == ("http-status", "500")
         assert http.get_json(f"http://127.0.0.1:{garbage.port}/api/version", 3)[0].cause == "not-json"
-    finally:
-        broken.close()
-        garbage.close()
     assert http.get_json(f"http://127.0.0.1:{refused_port()}/", 1)[0].cause == "refused"
 
 
