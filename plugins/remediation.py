@@ -22,11 +22,15 @@ from typing import Any, NoReturn
 
 import pytest
 
+from raycheck.cluster import live
+from raycheck.cluster.overlay import OverlaySource, load_manifests
+from raycheck.cluster.source import ClusterReadError, MemorySource, Source, dump_source
+from raycheck.cluster.view import ClusterView
 from raycheck.config import SEVERITIES, ConfigError, Settings, Target, load_target_file, resolve_settings
 from raycheck.observation import Observation
 from raycheck.probes import Probes
 from raycheck.redact import redact_text
-from raycheck.remediation import Catalog, CatalogError, load_catalog
+from raycheck.remediation import Catalog, CatalogError, Remediation, load_catalog
 from raycheck.results import PROBLEM_OUTCOMES, CheckResult
 
 GROUP_MARKERS = ("connectivity", "k8s", "rbac", "gpu", "oom", "capacity", "security", "gate")
@@ -46,6 +50,9 @@ class RunState:
     catalog: Catalog
     target: Target | None = None
     probes: Probes | None = None
+    dump: Source | None = None  # the --cluster-dump source, read at configure time
+    manifests: list[dict[str, Any]] | None = None  # --with-manifests, read at configure time
+    cluster: ClusterView | None = None
     results: dict[str, CheckResult] = field(default_factory=dict)  # by nodeid, in run order
     problems: dict[str, CheckResult] = field(default_factory=dict)  # first problem per check id
     non_check_failures: int = 0
@@ -58,6 +65,26 @@ class RunState:
             assert self.target is not None
             self.probes = Probes(self.target, self.settings)
         return self.probes
+
+    def get_cluster(self) -> ClusterView | None:
+        """The cluster view: the dump, else the live API where one is configured; None without either.
+
+        Raises ClusterReadError when a live API is configured but cannot be used."""
+        if self.cluster is None:
+            assert self.target is not None
+            base = self.dump
+            settings = self.settings
+            if base is None and (settings.kubeconfig or settings.context or live.in_cluster()
+                                 or live.kubeconfig_available(None)):
+                base = live.LiveSource.connect(settings.kubeconfig, settings.context, settings.probe_timeout)
+            if base is None and self.manifests is not None:
+                base = MemorySource([], name="no cluster state")
+            if base is None:
+                return None
+            if self.manifests is not None:
+                base = OverlaySource(base, self.manifests)
+            self.cluster = ClusterView(base, self.target)
+        return self.cluster
 
     def exit_status(self) -> int:
         failing = any(r.counts_against(self.settings.fail_on) for r in self.results.values())
@@ -117,6 +144,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--handshake-timeout", metavar="SECONDS",
                     help="hard deadline of the Ray Client handshake subprocess (default 15); "
                          "env RAYCHECK_HANDSHAKE_TIMEOUT")
+    group.addoption("--kubeconfig", metavar="FILE",
+                    help="read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG); "
+                         "env RAYCHECK_KUBECONFIG")
+    group.addoption("--context", metavar="NAME", help="kubeconfig context; env RAYCHECK_CONTEXT")
+    group.addoption("--cluster-dump", metavar="DIR",
+                    help="read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) "
+                         "instead of the API; env RAYCHECK_CLUSTER_DUMP")
+    group.addoption("--with-manifests", metavar="PATH",
+                    help="overlay these manifests on the cluster state as if applied (pre-deploy gate); "
+                         "env RAYCHECK_WITH_MANIFESTS")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -126,12 +163,15 @@ def pytest_configure(config: pytest.Config) -> None:
         if target_path:
             target, from_file = load_target_file(target_path)
         cli = {key: config.getoption(key) for key in
-               ("dns_server", "report_dir", "fail_on", "probe_timeout", "handshake_timeout")}
+               ("dns_server", "report_dir", "fail_on", "probe_timeout", "handshake_timeout", "kubeconfig",
+                "context", "cluster_dump", "with_manifests")}
         settings = resolve_settings(cli, os.environ, from_file)
         catalog = load_catalog()
+        dump = dump_source(settings.cluster_dump) if settings.cluster_dump else None
+        manifests = load_manifests(settings.with_manifests) if settings.with_manifests else None
     except (ConfigError, CatalogError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[STATE] = RunState(settings=settings, catalog=catalog, target=target)
+    config.stash[STATE] = RunState(settings=settings, catalog=catalog, target=target, dump=dump, manifests=manifests)
 
 
 # ----------------------------------------------------------------------------- collection
@@ -222,7 +262,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if result.outcome in PROBLEM_OUTCOMES:
         state.problems.setdefault(spec.id, result)
-        result.remediation = _render(state, item, result, call)
+        try:
+            result.remediation = _render(state, item, result, call)
+        except CatalogError as exc:  # a catalog defect must not hide the finding
+            result.remediation = Remediation(f"no remediation: {exc}", (), ())
         if report.failed:
             report.longrepr = f"[{result.severity}] {result.id}: {redact_text(result.message)}\n\n" \
                               + redact_text(result.remediation.as_text())
@@ -263,6 +306,12 @@ def _conclude(result: CheckResult, item: pytest.Item, call: pytest.CallInfo[None
             else (str(excinfo.value).splitlines() or ["assertion failed"])[0]
         result.cause = observed.cause if isinstance(excinfo.value, CheckFailed) and observed is not None else None
         return True
+    if excinfo is not None and isinstance(excinfo.value, ClusterReadError):
+        error = excinfo.value
+        result.outcome = "failed" if error.status == 403 else "error"
+        result.message = f"cannot read cluster state: {error}"
+        result.cause = error.cause
+        return True
     result.outcome = "error"
     result.message = f"{call.when} raised {_exception_line(excinfo)}"
     return True
@@ -284,6 +333,9 @@ def _render(state: RunState, item: pytest.Item, result: CheckResult, call: pytes
         cause = state.problems[result.blocked_by] if result.blocked_by in state.problems else None
         context.update(blocked_by=result.blocked_by, blocked_outcome=cause.outcome if cause else "did not pass")
         return state.catalog.render("_blocked", context)
+    if call.excinfo is not None and isinstance(call.excinfo.value, ClusterReadError):
+        context.update(call.excinfo.value.figures())
+        return state.catalog.render("_cluster-read", context, result.cause)
     if result.outcome == "error":
         context["error"] = _exception_line(call.excinfo)
         own = state.catalog.render(result.id, context, None)
@@ -332,7 +384,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     results = list(state.results.values())
     counts = {o: sum(r.outcome == o for r in results) for o in ("failed", "error", "blocked", "skipped", "passed")}
     headline = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
-    tr.write_sep("=", f"raycheck: {headline} (fail on {state.settings.fail_on}: exit {exitstatus})",
+    status = state.exit_status() if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) else exitstatus
+    tr.write_sep("=", f"raycheck: {headline} (fail on {state.settings.fail_on}: exit {int(status)})",
                  red=state.exit_status() != 0, green=state.exit_status() == 0, bold=True)
     for severity in SEVERITIES:
         shown = [r for r in results if r.severity == severity and r.outcome in PROBLEM_OUTCOMES]
@@ -347,7 +400,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 tr.write_line(f"          -> {redact_text(r.remediation.title)}")
                 first = next((s.command for s in r.remediation.steps if s.command), None)
                 if first:
-                    tr.write_line(f"          $ {redact_text(first)}")
+                    lines = first.splitlines()
+                    tr.write_line(f"          $ {redact_text(lines[0])}" + (" ..." if len(lines) > 1 else ""))
     passed = [r.id for r in results if r.outcome == "passed"]
     if passed:
         tr.write_line(f"PASSED  {', '.join(dict.fromkeys(passed))}", green=True)

@@ -214,6 +214,10 @@ class Settings:
     fail_on: str = "critical"
     probe_timeout: float = 3.0
     handshake_timeout: float = 15.0
+    kubeconfig: str | None = None
+    context: str | None = None
+    cluster_dump: Path | None = None
+    with_manifests: Path | None = None
 
 
 # ----------------------------------------------------------------------------- YAML with lines
@@ -314,7 +318,7 @@ RAY_KEYS = ("address", "namespace", "cluster_name", "runtime_env")
 RAYCHECK_KEYS = (
     "client_namespace", "service_account", "dashboard_alias", "ports", "expect",
     "required_permissions", "thresholds", "resolv_conf", "dns_server", "report_dir", "fail_on",
-    "probe_timeout", "handshake_timeout",
+    "probe_timeout", "handshake_timeout", "kubeconfig", "context", "cluster_dump", "with_manifests",
 )
 
 
@@ -515,6 +519,25 @@ def _report_dir(value: Any) -> Path:
     return Path(value)
 
 
+def _existing_path(value: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not a path")
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise ValueError(f"{value!r}: no such file or folder")
+    return path
+
+
+def _kubeconfig(value: Any) -> str:
+    return str(_existing_path(value))
+
+
+def _context(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not a context name")
+    return value
+
+
 def _dns_server(value: Any) -> DnsServer:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not HOST[:PORT]")
@@ -527,6 +550,10 @@ SETTING_PARSERS: dict[str, Callable[[Any], Any]] = {
     "fail_on": _fail_on,
     "probe_timeout": _positive_seconds,
     "handshake_timeout": _positive_seconds,
+    "kubeconfig": _kubeconfig,
+    "context": _context,
+    "cluster_dump": _existing_path,
+    "with_manifests": _existing_path,
 }
 SETTING_OPTIONS = {key: "--" + key.replace("_", "-") for key in SETTING_PARSERS}
 SETTING_ENV = {key: "RAYCHECK_" + key.upper() for key in SETTING_PARSERS}

@@ -6,12 +6,15 @@ figures, whether it passes or not; ``cause`` picks the remediation variant.
 
 from __future__ import annotations
 
+from raycheck.cluster.view import ClusterView
+from raycheck.kuberay import head_service_state
 from raycheck.observation import Observation, ms
 from raycheck.probes import Probes, local_ray_version, python_minor
 from raycheck.probes.dns import ResolvConf, describe_failure, walk_search_path
 
 
-def head_service(probes: Probes) -> Observation:
+def head_service(probes: Probes, view: ClusterView | None = None) -> Observation:
+    """The head name resolves; when it does not, cluster state (if any) says whether the Service is the cause."""
     lookup = probes.head_lookup
     assert lookup is not None, "head_service() needs a DNS name, not an IP address"
     if lookup.ok:
@@ -21,6 +24,10 @@ def head_service(probes: Probes) -> Observation:
     message = describe_failure(lookup, probes.dns.via)
     if cause == "outside-cluster":
         message += " (this run is outside the cluster: no KUBERNETES_SERVICE_HOST and no --dns-server)"
+    known = head_service_state(view)
+    if known is not None and lookup.error == "nxdomain":
+        cause, why = known
+        message += f"; cluster state: {why}"
     return Observation(False, message, cause=cause, elapsed_s=lookup.elapsed_s)
 
 

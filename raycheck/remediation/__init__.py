@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
-GENERIC_ENTRIES = ("_blocked", "_error")
+GENERIC_ENTRIES = ("_blocked", "_error", "_cluster-read")
 UNRENDERED = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 

@@ -15,8 +15,8 @@ def named_target(target):
 
 
 @pytest.mark.check("dns.head-service", severity="critical")
-def test_head_service_resolves(named_target, probes, verdict):
-    verdict(connectivity.head_service(probes))
+def test_head_service_resolves(named_target, probes, cluster_if_any, verdict):
+    verdict(connectivity.head_service(probes, cluster_if_any))
 
 
 @pytest.mark.check("dns.client-srv", severity="warning", requires=["dns.head-service"])

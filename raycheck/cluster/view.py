@@ -1,0 +1,63 @@
+"""The checks' single view of cluster state, whatever the source; each query asked once."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from raycheck.cluster.live import SERVICE_ACCOUNT_DIR, LiveSource
+from raycheck.cluster.source import Object, Query, Source
+from raycheck.config import Target
+from raycheck.rbac import AccessReviewer, Authorizer, RbacEvaluator, service_account_of_token
+
+RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+
+
+class ClusterView:
+    def __init__(self, source: Source, target: Target) -> None:
+        self.source = source
+        self.target = target
+        self._cache: dict[tuple[Any, ...], list[Object]] = {}
+
+    @property
+    def live(self) -> bool:
+        return isinstance(self.source, LiveSource)
+
+    def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None,
+             fields: dict[str, str] | None = None) -> list[Object]:
+        query = Query(kind, namespace, labels or {}, fields or {})
+        if query.key() not in self._cache:
+            self._cache[query.key()] = self.source.list(query)
+        return self._cache[query.key()]
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Object | None:
+        found = self.list(kind, namespace, fields={"metadata.name": name})
+        return found[0] if found else None
+
+    # -- the Ray cluster
+
+    def raycluster(self) -> Object | None:
+        return self.get("RayCluster", self.target.ray_namespace, self.target.cluster_name)
+
+    def ray_pods(self) -> list[Object]:
+        return self.list("Pod", self.target.ray_namespace, {"ray.io/cluster": self.target.cluster_name})
+
+    def head_service(self) -> Object | None:
+        return self.get("Service", self.target.ray_namespace, self.target.head_service)
+
+    def endpoint_slices(self, service: str) -> list[Object]:
+        return self.list("EndpointSlice", self.target.ray_namespace, {"kubernetes.io/service-name": service})
+
+    # -- access
+
+    @cached_property
+    def rbac(self) -> RbacEvaluator:
+        """Every RBAC object, cluster-wide: bindings anywhere may grant the client SA access."""
+        return RbacEvaluator(obj for kind in RBAC_KINDS for obj in self.list(kind))
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        """Live: the API server decides (access reviews). Dump or overlay: the evaluator does."""
+        if isinstance(self.source, LiveSource):
+            return AccessReviewer(self.source, service_account_of_token(SERVICE_ACCOUNT_DIR / "token"))
+        return self.rbac
