@@ -6,7 +6,8 @@
   dashboard on 8265 when free (other ports otherwise) and 8 declared GPUs,
 * a real DNS server on loopback answering the ``cluster.local`` records that cluster DNS would
   derive from the scenario's Services, with the head service pointing at the local head,
-* a pod-style ``resolv.conf`` for the client namespace,
+* a pod-style ``resolv.conf`` for the client namespace, and the seed dump as cluster state
+  (its head Service moved to the local head's ports),
 
 writes a target file for it, runs the suite against it, says where the reports are, and stops
 everything it started, also on Ctrl-C, SIGTERM or failure. ``--serve`` keeps it running instead.
@@ -125,12 +126,16 @@ class RayHead:
             self.stop()
             raise RuntimeError(f"the Ray head was not ready within {ready_within:g} s:\n{self.log_tail()}")
         # The first client of a fresh head waits for the proxier to start its server: serve one
-        # here, so the head is ready for clients when this returns, not only listening.
-        first = ray_client.handshake(f"ray://127.0.0.1:{self.ports.client}", max(5.0, deadline - time.monotonic()))
-        if not first.ok:
-            self.stop()
-            raise RuntimeError(f"the Ray head does not serve clients: {first.message}\n{self.log_tail()}")
-        return self
+        # here (twice at most: on a busy machine the first specific server can miss its own
+        # startup deadline), so the head is ready for clients when this returns.
+        for _ in range(2):
+            first = ray_client.handshake(f"ray://127.0.0.1:{self.ports.client}",
+                                         max(5.0, deadline - time.monotonic()))
+            if first.ok:
+                return self
+        logs = self.log_tail("session_latest/logs/ray_client_server.err")
+        self.stop()
+        raise RuntimeError(f"the Ray head does not serve clients: {first.message}\n{logs}")
 
     def ready(self) -> bool:
         greeting = tcp.grpc_greeting("127.0.0.1", self.ports.client, 1.0)
@@ -139,11 +144,13 @@ class RayHead:
         obs, body = http.get_json(f"http://127.0.0.1:{self.ports.dashboard}/api/version", 1.0)
         return obs.ok and bool(body)
 
-    def log_tail(self, lines: int = 20) -> str:
+    def log_tail(self, ray_log: str | None = None, lines: int = 20) -> str:
+        """The last lines of ``ray start``'s output, or of one of Ray's own logs."""
+        path = self.temp_dir / ray_log if ray_log else self.log_path
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return f"--- {path}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
-            return "(no log)"
+            return f"(no log at {path})"
 
     def stop(self, grace: float = 15.0) -> None:
         if self.proc is None:
@@ -227,11 +234,13 @@ class Sandbox:
         self.workdir = workdir
         self.ports = HeadPorts.pick()
         self.head = RayHead(self.ports, workdir)
-        objects = scenario_for_head(load_objects(SEED), "ray", "ray-gpu-head-svc",
-                                    {"client": self.ports.client, "dashboard": self.ports.dashboard,
-                                     "gcs-server": self.ports.gcs})
-        self.dns = DnsZoneServer(zone_from_objects(objects, endpoint_override={("ray", "ray-gpu-head-svc"): ["127.0.0.1"]}))
+        self.objects = scenario_for_head(load_objects(SEED), "ray", "ray-gpu-head-svc",
+                                         {"client": self.ports.client, "dashboard": self.ports.dashboard,
+                                          "gcs-server": self.ports.gcs})
+        self.dns = DnsZoneServer(zone_from_objects(self.objects,
+                                                   endpoint_override={("ray", "ray-gpu-head-svc"): ["127.0.0.1"]}))
         self.target_path = workdir / "target.yaml"
+        self.dump_dir = workdir / "cluster-dump"
 
     def start(self) -> "Sandbox":
         self.dns.start()
@@ -239,6 +248,9 @@ class Sandbox:
         resolv.write_text(pod_resolv_conf("swe-ai-fleet", self.dns.host))
         self.target_path.write_text(yaml.safe_dump(seed_target(self.ports.client, self.ports.dashboard,
                                                                self.ports.gcs, resolv), sort_keys=False))
+        self.dump_dir.mkdir()
+        (self.dump_dir / "seed.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List",
+                                                                 "items": self.objects}))
         self.head.start()
         return self
 
@@ -247,7 +259,8 @@ class Sandbox:
         self.dns.stop()
 
     def pytest_args(self) -> list[str]:
-        return ["--target", str(self.target_path), "--dns-server", self.dns.address]
+        return [f"--target={self.target_path}", f"--dns-server={self.dns.address}",
+                f"--cluster-dump={self.dump_dir}"]
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -274,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                   + " ".join(sandbox.pytest_args()) + "\nCtrl-C stops it.", flush=True)
             while True:
                 time.sleep(3600)
-        command = [sys.executable, "-m", "pytest", *sandbox.pytest_args(), "--report-dir", args.report_dir,
+        command = [sys.executable, "-m", "pytest", *sandbox.pytest_args(), f"--report-dir={args.report_dir}",
                    *args.pytest_args]
         status = subprocess.call(command, cwd=ROOT)
         print(f"sandbox: suite exit status {status}; reports in {args.report_dir}/ "

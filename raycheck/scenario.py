@@ -60,7 +60,12 @@ def _flatten(doc: Any) -> list[dict[str, Any]]:
     if not isinstance(doc, dict):
         return []
     if isinstance(doc.get("items"), list) and str(doc.get("kind", "")).endswith("List"):
-        return [item for item in doc["items"] if isinstance(item, dict)]
+        item_kind = str(doc["kind"])[:-4]  # PodList items may omit their kind (kubectl cluster-info dump)
+        items = [item for item in doc["items"] if isinstance(item, dict)]
+        if item_kind:
+            for item in items:
+                item.setdefault("kind", item_kind)
+        return items
     if "kind" in doc:
         return [doc]
     return []

@@ -56,6 +56,43 @@ def serve_dns() -> Iterator[Callable[..., DnsZoneServer]]:
         server.stop()
 
 
+@pytest.fixture
+def seed_state() -> list[dict[str, Any]]:
+    """A fresh copy of the seed scenario's objects, to break as a test needs."""
+    return load_objects(SCENARIOS / "seed")
+
+
+@pytest.fixture
+def write_dump(tmp_path: Path) -> Callable[[list[dict[str, Any]]], Path]:
+    """Write objects as a dump folder (one List file, as ``kubectl get -o yaml`` writes)."""
+    counter = iter(range(1000))
+
+    def write(objects: list[dict[str, Any]]) -> Path:
+        folder = tmp_path / f"dump-{next(counter)}"
+        folder.mkdir()
+        (folder / "all.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objects}))
+        return folder
+
+    return write
+
+
+@pytest.fixture
+def api_server() -> Iterator[Callable[[list[dict[str, Any]]], Any]]:
+    """Start loopback API servers for scenarios; all stopped after the test."""
+    from tests.apiserver import FakeApiServer
+
+    servers: list[FakeApiServer] = []
+
+    def start(objects: list[dict[str, Any]]) -> FakeApiServer:
+        server = FakeApiServer(objects).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
 @dataclass
 class SuiteRun:
     status: int
@@ -110,7 +147,9 @@ def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
             command += [f"--dns-server={dns if isinstance(dns, str) else dns.address}"]
         command += list(args)
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("RAYCHECK_")}
-        run_env.pop("KUBERNETES_SERVICE_HOST", None)
+        for name in ("KUBERNETES_SERVICE_HOST", "KUBECONFIG"):
+            run_env.pop(name, None)
+        run_env["HOME"] = str(tmp_path)  # no ~/.kube/config of the developer's is ever used
         run_env.update(env or {})
         start = time.monotonic()
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=run_env)
