@@ -26,7 +26,10 @@ from raycheck.cluster import live
 from raycheck.cluster.overlay import OverlaySource, load_manifests
 from raycheck.cluster.source import ClusterReadError, MemorySource, Source, dump_source
 from raycheck.cluster.view import ClusterView
-from raycheck.config import SEVERITIES, ConfigError, Settings, Target, load_target_file, resolve_settings
+from raycheck.config import (
+    SETTING_ENV, SETTING_OPTIONS, SETTING_PARSERS, SEVERITIES, ConfigError, Settings, Target, load_target_file,
+    resolve_settings,
+)
 from raycheck.observation import Observation
 from raycheck.probes import Probes
 from raycheck.redact import redact_text
@@ -127,33 +130,27 @@ class Verdict:
 # ----------------------------------------------------------------------------- options
 
 
+# Every setting: its option's metavar and help (the env var is added from SETTING_ENV).
+OPTIONS = {
+    "dns_server": ("HOST[:PORT]", "resolve through this DNS server instead of the system resolver"),
+    "report_dir": ("DIR", "where raycheck.json, raycheck.md and junit.xml go (default reports/)"),
+    "fail_on": ("LEVEL", "exit 1 when a check at or above LEVEL fails: critical (default), warning, info"),
+    "probe_timeout": ("SECONDS", "deadline of each network probe and API call (default 3)"),
+    "handshake_timeout": ("SECONDS", "hard deadline of the Ray Client handshake subprocess (default 15)"),
+    "kubeconfig": ("FILE", "read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG)"),
+    "context": ("NAME", "kubeconfig context"),
+    "cluster_dump": ("DIR", "read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) "
+                            "instead of the API"),
+    "with_manifests": ("PATH", "overlay these manifests on the cluster state as if applied (pre-deploy gate)"),
+}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("raycheck", "raycheck: Ray cluster conformance and diagnostics")
     group.addoption("--target", metavar="FILE",
                     help="target description (ray.address, raycheck: section); env RAYCHECK_TARGET")
-    group.addoption("--dns-server", metavar="HOST[:PORT]",
-                    help="resolve through this DNS server instead of the system resolver; env RAYCHECK_DNS_SERVER")
-    group.addoption("--report-dir", metavar="DIR",
-                    help="where raycheck.json, raycheck.md and junit.xml go (default reports/); "
-                         "env RAYCHECK_REPORT_DIR")
-    group.addoption("--fail-on", metavar="LEVEL",
-                    help="exit 1 when a check at or above LEVEL fails: critical (default), warning, info; "
-                         "env RAYCHECK_FAIL_ON")
-    group.addoption("--probe-timeout", metavar="SECONDS",
-                    help="deadline of each network probe (default 3); env RAYCHECK_PROBE_TIMEOUT")
-    group.addoption("--handshake-timeout", metavar="SECONDS",
-                    help="hard deadline of the Ray Client handshake subprocess (default 15); "
-                         "env RAYCHECK_HANDSHAKE_TIMEOUT")
-    group.addoption("--kubeconfig", metavar="FILE",
-                    help="read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG); "
-                         "env RAYCHECK_KUBECONFIG")
-    group.addoption("--context", metavar="NAME", help="kubeconfig context; env RAYCHECK_CONTEXT")
-    group.addoption("--cluster-dump", metavar="DIR",
-                    help="read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) "
-                         "instead of the API; env RAYCHECK_CLUSTER_DUMP")
-    group.addoption("--with-manifests", metavar="PATH",
-                    help="overlay these manifests on the cluster state as if applied (pre-deploy gate); "
-                         "env RAYCHECK_WITH_MANIFESTS")
+    for key, (metavar, text) in OPTIONS.items():
+        group.addoption(SETTING_OPTIONS[key], metavar=metavar, help=f"{text}; env {SETTING_ENV[key]}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -162,9 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         if target_path:
             target, from_file = load_target_file(target_path)
-        cli = {key: config.getoption(key) for key in
-               ("dns_server", "report_dir", "fail_on", "probe_timeout", "handshake_timeout", "kubeconfig",
-                "context", "cluster_dump", "with_manifests")}
+        cli = {key: config.getoption(key) for key in SETTING_PARSERS}
         settings = resolve_settings(cli, os.environ, from_file)
         catalog = load_catalog()
         dump = dump_source(settings.cluster_dump) if settings.cluster_dump else None
