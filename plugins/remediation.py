@@ -15,6 +15,7 @@ State lives in ``config.stash``; the report files are written by ``plugins.repor
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -205,6 +206,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 1 + max((depth(r, seen | {check_id}) for r in requires if r in position and r not in seen),
                        default=-1)
 
+    deep_selected = re.search(r"(?<!not )\bdeep\b", config.option.markexpr or "") is not None
+    for item in items:
+        if item.get_closest_marker("deep") is not None and not deep_selected:
+            item.add_marker(pytest.mark.skip(reason="opt-in: runs code on the Ray cluster; select it with -m deep"))
     order = {item.nodeid: (depth(specs[item.nodeid].id) if item.nodeid in specs else 0, i)
              for i, item in enumerate(items)}
     items.sort(key=lambda it: order[it.nodeid])

@@ -121,6 +121,12 @@ class Probes:
         host = f"[{ips[0]}]" if ":" in ips[0] else ips[0]
         return ray_client.handshake(f"ray://{host}:{self.target.client_port}", self.settings.handshake_timeout)
 
+    def gpu_tasks(self, count: int, deadline: float) -> Observation:
+        """The deep GPU probe: ``count`` num_gpus=1 tasks through Ray Client, under a hard deadline."""
+        ips, _ = self.head_ips()
+        host = f"[{ips[0]}]" if ":" in ips[0] else ips[0]
+        return ray_client.handshake(f"ray://{host}:{self.target.client_port}", deadline, gpu_tasks=count)
+
     def known_versions(self) -> dict[str, str]:
         """Local and (as far as already observed) cluster versions, for messages and remediation."""
         local_python = platform.python_version()

@@ -34,15 +34,17 @@ def parse_version_mismatch(text: str) -> dict[str, str] | None:
     return match.groupdict() if match else None
 
 
-def handshake(address: str, deadline: float) -> Observation:
-    """Run ``ray.init(address)`` in a child process; kill its whole group at ``deadline`` seconds."""
+def handshake(address: str, deadline: float, gpu_tasks: int = 0) -> Observation:
+    """Run ``ray.init(address)`` in a child process; kill its whole group at ``deadline`` seconds.
+
+    With ``gpu_tasks``, the child also runs that many ``num_gpus=1`` tasks (the deep GPU probe)."""
     start = time.monotonic()
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     proc = subprocess.Popen(
-        [sys.executable, "-m", CHILD_MODULE, address],
+        [sys.executable, "-m", CHILD_MODULE, address, str(gpu_tasks), str(max(1.0, deadline - 5))],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, start_new_session=True,
     )

@@ -14,7 +14,30 @@ import time
 from typing import Any
 
 
-def main(address: str) -> dict[str, Any]:
+def gpu_tasks(ray: Any, count: int, timeout: float) -> list[dict[str, Any]]:
+    """One ``num_gpus=1`` task per GPU, spread over the nodes: what each one really got."""
+
+    @ray.remote(num_gpus=1, num_cpus=0)
+    def where() -> dict[str, Any]:
+        import os
+        import socket
+        import subprocess
+
+        try:
+            smi = subprocess.run(["nvidia-smi", "--query-gpu=uuid", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10)
+            uuids = smi.stdout.split() if smi.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            uuids = None
+        return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+                "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "cuda_visible_devices": os.environ.get(
+                    "CUDA_VISIBLE_DEVICES"), "uuids": uuids}
+
+    refs = [where.options(scheduling_strategy="SPREAD").remote() for _ in range(count)]
+    return ray.get(refs, timeout=timeout)
+
+
+def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0) -> dict[str, Any]:
     start = time.monotonic()
     result: dict[str, Any] = {"local_python_version": platform.python_version()}
     try:
@@ -32,6 +55,8 @@ def main(address: str) -> dict[str, Any]:
             available=ray.available_resources(),
             nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
         )
+        if gpu_task_count:
+            result["gpu_tasks"] = gpu_tasks(ray, gpu_task_count, task_timeout)
     except Exception as exc:  # every failure becomes data for the parent
         result.update(ok=False, error_type=type(exc).__name__, error=str(exc)[:4000])
     finally:
@@ -44,4 +69,5 @@ def main(address: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1])), flush=True)
+    tasks = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    print(json.dumps(main(sys.argv[1], tasks, float(sys.argv[3]) if len(sys.argv) > 3 else 60.0)), flush=True)
