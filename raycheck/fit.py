@@ -21,7 +21,7 @@ def group_shape(cluster: dict[str, Any], group: dict[str, Any]) -> PodShape:
                       "spec": (group.get("template") or {}).get("spec") or {}})
 
 
-def _model_without(fp: Footprint, nodes: dict[str, dict[str, Any]], cluster_name: str, group: str) -> Cluster:
+def model_without(fp: Footprint, nodes: dict[str, dict[str, Any]], cluster_name: str, group: str) -> Cluster:
     """The nodes with everything bound, except the group's own workers (whose count is the question)."""
     bound = []
     for name in nodes:
@@ -56,7 +56,7 @@ def autoscale_range(fp: Footprint) -> Observation:
         high = (int(high_raw) if high_raw is not None else INT32_MAX) * hosts
         high = max(high, desired_workers(group))
         nodes = fp.candidate_nodes(needs_gpu=shape.requests[GPU] > 0) or fp.nodes
-        model = _model_without(fp, nodes, cluster["metadata"]["name"], group["groupName"])
+        model = model_without(fp, nodes, cluster["metadata"]["name"], group["groupName"])
         fits = max_count(shape, model, limit=high)
         name = group["groupName"]
         if fits < high:
@@ -74,29 +74,39 @@ def autoscale_range(fp: Footprint) -> Observation:
 
 def manifests_fit(fp: Footprint) -> Observation | None:
     """The overlaid manifests' new pods placed beside what runs; None without an overlay."""
+    return place_manifests(fp)[0]
+
+
+def place_manifests(fp: Footprint) -> tuple[Observation | None, Cluster | None]:
+    """The verdict on the overlaid manifests, and the node model with the pods that fit placed."""
     source = fp.view.source
     if not isinstance(source, OverlaySource):
-        return None
+        return None, None
     new = [pod_shape(o) for o in source.applied.values()
            if o.get("kind") == "Pod" and not (o.get("spec") or {}).get("nodeName")]
     if not new:
-        return Observation(True, "the manifests add no pods")
+        return Observation(True, "the manifests add no pods"), None
     needs_gpu = any(p.requests[GPU] > 0 for p in new)
     nodes = {**fp.nodes, **(fp.gpu_nodes if needs_gpu else {})}
     if not nodes:
         nodes = {n["metadata"]["name"]: n for n in fp.view.list("Node")}
     model = Cluster.of([node_shape(n) for n in nodes.values()], [p for n in nodes for p in fp.bound(n)])
     placement = place(new, model)
+    placed = model.copy()
+    for pod in new:
+        if pod.key in placement.assigned:
+            placed.add(pod, placement.assigned[pod.key])
     total = sum((p.requests for p in new), Vector())
     asked = ", ".join(f"{r} {human(r, total[r])}" for r in ("cpu", "memory", GPU) if total[r])
     if placement.fits:
-        return Observation(True, f"{len(new)} new pods ({asked}) fit on {', '.join(sorted(set(placement.assigned.values())))}")
+        return Observation(True, f"{len(new)} new pods ({asked}) fit on "
+                           f"{', '.join(sorted(set(placement.assigned.values())))}"), placed
     short = ", ".join(f"{r} {human(r, v)}" for r, v in sorted(placement.shortfall.amounts.items()))
     figures = {"shortfall": short or "see the per-node reasons", **_make_room(fp, placement.shortfall)}
     first = next(iter(placement.unplaced.items()))
     return Observation(False, f"{len(placement.unplaced)} of {len(new)} new pods ({asked}) do not fit; short by "
                        f"{short or 'nothing in total (fragmented)'}; e.g. {first[0]}: {first[1]}",
-                       cause="short" if "reduce_to" in figures else "short-new", figures=figures)
+                       cause="short" if "reduce_to" in figures else "short-new", figures=figures), placed
 
 
 def _make_room(fp: Footprint, shortfall: Vector) -> dict[str, str]:
