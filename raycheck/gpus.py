@@ -106,18 +106,18 @@ def sharing(fp: Footprint) -> Observation | None:
 
 def ray_total(resources: dict[str, Any], expected: int | None, cluster: dict[str, Any] | None) -> Observation:
     """Ray's GPU total from the handshake vs the target's expectation and the RayCluster's spec."""
-    seen = Decimal(str(resources.get("GPU", 0)))
+    seen = Decimal(str(resources.get("GPU", 0))).normalize()
     checks = []
     if expected is not None:
         checks.append(("expect.gpus", Decimal(expected)))
     if cluster is not None:
         checks.append((f"RayCluster {cluster['metadata']['name']}", requested_gpus(cluster)[1]))
     if not checks:
-        return Observation(True, f"Ray reports {seen} GPUs (nothing to compare with: no expect.gpus, no cluster state)")
+        return Observation(True, f"Ray reports {seen:f} GPUs (nothing to compare with: no expect.gpus, no cluster state)")
     wrong = [f"{what} says {value}" for what, value in checks if value != seen]
-    message = f"Ray reports {seen} GPUs; " + ", ".join(f"{what} {value}" for what, value in checks)
+    message = f"Ray reports {seen:f} GPUs; " + ", ".join(f"{what} {value:f}" for what, value in checks)
     if wrong:
-        return Observation(False, message, cause="mismatch", figures={"ray_gpus": str(seen)})
+        return Observation(False, message, cause="mismatch", figures={"ray_gpus": f"{seen:f}"})
     return Observation(True, message)
 
 
