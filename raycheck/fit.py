@@ -40,7 +40,10 @@ def _limiting(shape: PodShape, model: Cluster) -> str:
         for resource, amount in shape.requests.amounts.items():
             if amount > 0:
                 totals[resource] = totals.get(resource, 0) + max(0, int(free[resource] // amount))
-    return min(totals, key=lambda r: totals[r]) if totals else "nothing"
+    if not totals:
+        return "nothing"
+    least = min(totals.values())
+    return " and ".join(sorted(r for r, n in totals.items() if n == least))
 
 
 def autoscale_range(fp: Footprint) -> Observation:
@@ -61,12 +64,14 @@ def autoscale_range(fp: Footprint) -> Observation:
         name = group["groupName"]
         if fits < high:
             resource = _limiting(shape, model)
-            free = sum((model.free(n)[resource] for n in model.nodes), Decimal(0))
+            first = resource.split(" and ")[0]
+            free = sum((model.free(n)[first] for n in model.nodes), Decimal(0))
             figures = {"group": name, "group_index": str(index), "max_fitting": str(fits),
                        "first_failing": str(fits + 1), "resource": resource}
             return Observation(False, f"group {name}: {fits + 1} workers do not fit (range {low}-{high}); "
-                               f"{resource} runs out: each worker requests {human(resource, shape.requests[resource])}, "
-                               f"{human(resource, free)} free on {', '.join(sorted(model.nodes))}",
+                               f"{resource} run{'s' if ' and ' not in resource else ''} out: each worker requests "
+                               f"{human(first, shape.requests[first])} {first}, {human(first, free)} free on "
+                               f"{', '.join(sorted(model.nodes))}",
                                cause="too-small" if fits >= low else "min-does-not-fit", figures=figures)
         parts.append(f"group {name}: every size {low}-{high} fits")
     return Observation(True, "; ".join(parts) or "no worker groups")

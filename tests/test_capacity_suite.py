@@ -120,7 +120,7 @@ def test_autoscale_range_that_does_not_fit(run_suite, seed_state, write_dump):
     find(state, "RayCluster", "ray-gpu")["spec"]["workerGroupSpecs"][0]["maxReplicas"] = 12
     run = run_suite(TARGET, "-m", "capacity and not network", f"--cluster-dump={write_dump(state)}")
     check = assert_problem(run, "capacity.autoscale-range", "failed", "critical", "9 workers do not fit")
-    assert "nvidia.com/gpu runs out" in check["message"] and "range 1-12" in check["message"]
+    assert "memory and nvidia.com/gpu run out" in check["message"] and "range 1-12" in check["message"]
     assert '"path":"/spec/workerGroupSpecs/0/maxReplicas","value":8' in check["remediation"]["steps"][0]["command"]
 
 

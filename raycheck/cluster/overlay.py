@@ -130,8 +130,11 @@ class OverlaySource:
                 obj.setdefault("metadata", {}).setdefault("namespace", "default")
             applied[key(obj)] = obj
         self.replaced_clusters = {(k[1], k[2]) for k in applied if k[0] == "RayCluster"}
+        # a RayCluster whose pods come with the manifests (a dump applied as manifests) is not expanded
+        with_pods = {(k[1], (o["metadata"].get("labels") or {}).get("ray.io/cluster"))
+                     for k, o in applied.items() if k[0] == "Pod"}
         for obj in list(applied.values()):
-            if obj.get("kind") == "RayCluster":
+            if obj.get("kind") == "RayCluster" and key(obj)[1:] not in with_pods:
                 for child in expand_raycluster(obj):
                     applied.setdefault(key(child), child)
         self.applied = applied
