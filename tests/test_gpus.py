@@ -1,0 +1,39 @@
+"""Judging the deep GPU probe's results: every task got a GPU; two Ray GPUs on one card are caught.
+
+The probe itself runs against the real head in test_capacity_suite; here its output shapes that
+a sandbox without GPUs cannot produce (nvidia-smi UUIDs, time-sliced cards) are judged."""
+
+from __future__ import annotations
+
+from raycheck.gpus import worker_visible
+from raycheck.observation import Observation
+
+
+def probe(tasks):
+    return Observation(True, "ran", data={"gpu_tasks": tasks})
+
+
+def task(host, gpu_id, uuids, node="n1"):
+    return {"node": node, "host": host, "gpu_ids": [gpu_id], "cuda_visible_devices": gpu_id, "uuids": uuids}
+
+
+def test_distinct_cards_pass():
+    result = worker_visible(probe([task("w1", "0", ["GPU-aaa"], "n1"), task("w2", "0", ["GPU-bbb"], "n2")]), 2)
+    assert result.ok and "2 distinct GPU UUIDs" in result.message
+
+
+def test_time_sliced_card_serving_two_workers_fails():
+    result = worker_visible(probe([task("w1", "0", ["GPU-aaa"], "n1"), task("w2", "0", ["GPU-aaa"], "n1")]), 2)
+    assert (result.ok, result.cause) == (False, "shared")
+    assert "1 physical GPUs serve more than one Ray GPU" in result.message and "w1#0, w2#0" in result.message
+
+
+def test_task_without_a_gpu_fails():
+    blind = {"node": "n1", "host": "w1", "gpu_ids": [], "cuda_visible_devices": None, "uuids": None}
+    result = worker_visible(probe([blind, task("w2", "0", None)]), 2)
+    assert (result.ok, result.cause) == (False, "no-gpu") and "1 of 2" in result.message
+
+
+def test_failed_probe_fails():
+    result = worker_visible(Observation(False, "deadline passed", cause="deadline"), 8)
+    assert (result.ok, result.cause) == (False, "tasks-failed")
