@@ -138,6 +138,7 @@ OPTIONS = {
     "fail_on": ("LEVEL", "exit 1 when a check at or above LEVEL fails: critical (default), warning, info"),
     "probe_timeout": ("SECONDS", "deadline of each network probe and API call (default 3)"),
     "handshake_timeout": ("SECONDS", "hard deadline of the Ray Client handshake subprocess (default 15)"),
+    "deep_timeout": ("SECONDS", "hard deadline of the opt-in checks that run code on the cluster (default 120)"),
     "kubeconfig": ("FILE", "read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG)"),
     "context": ("NAME", "kubeconfig context"),
     "cluster_dump": ("DIR", "read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) "

@@ -214,6 +214,7 @@ class Settings:
     fail_on: str = "critical"
     probe_timeout: float = 3.0
     handshake_timeout: float = 15.0
+    deep_timeout: float = 120.0
     kubeconfig: str | None = None
     context: str | None = None
     cluster_dump: Path | None = None
@@ -318,7 +319,8 @@ RAY_KEYS = ("address", "namespace", "cluster_name", "runtime_env")
 RAYCHECK_KEYS = (
     "client_namespace", "service_account", "dashboard_alias", "ports", "expect",
     "required_permissions", "thresholds", "resolv_conf", "dns_server", "report_dir", "fail_on",
-    "probe_timeout", "handshake_timeout", "kubeconfig", "context", "cluster_dump", "with_manifests",
+    "probe_timeout", "handshake_timeout", "deep_timeout", "kubeconfig", "context", "cluster_dump",
+    "with_manifests",
 )
 
 
@@ -550,6 +552,7 @@ SETTING_PARSERS: dict[str, Callable[[Any], Any]] = {
     "fail_on": _fail_on,
     "probe_timeout": _positive_seconds,
     "handshake_timeout": _positive_seconds,
+    "deep_timeout": _positive_seconds,
     "kubeconfig": _kubeconfig,
     "context": _context,
     "cluster_dump": _existing_path,

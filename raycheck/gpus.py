@@ -125,6 +125,9 @@ def worker_visible(obs: Observation, count: int) -> Observation:
     """Judge the deep probe: every task got a GPU, and no two Ray GPUs are one physical card."""
     if not obs.ok:
         return Observation(False, f"the GPU tasks did not complete: {obs.message}", cause="tasks-failed")
+    if obs.data.get("gpu_error"):
+        return Observation(False, f"{count} num_gpus=1 tasks did not finish ({obs.data['gpu_error']}): the GPUs are "
+                           "busy, or no worker can take a GPU task", cause="tasks-failed")
     tasks = obs.data.get("gpu_tasks") or []
     blind = [t for t in tasks if not t.get("gpu_ids") or not t.get("cuda_visible_devices")]
     if len(tasks) < count or blind:

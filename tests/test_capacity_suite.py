@@ -169,3 +169,33 @@ def test_ray_total_mismatch(run_suite, healthy_target, seed_objects, serve_dns):
     run = run_suite(target, "-m", "gpu and network or ray_client", dns=serve_dns(seed_objects))
     check = assert_problem(run, "gpu.ray-total", "failed", "critical", "Ray reports 8 GPUs")
     assert "expect.gpus 16" in check["message"]
+
+
+HOG = """
+import sys, ray
+ray.init(sys.argv[1])
+@ray.remote(num_gpus=8, num_cpus=0)
+class Hog:
+    def ping(self):
+        return "holding"
+if sys.argv[2] == "take":
+    print(ray.get(Hog.options(name="gpu-hog", lifetime="detached").remote().ping.remote()))
+else:
+    ray.kill(ray.get_actor("gpu-hog"))
+"""
+
+
+def test_gpus_held_by_another_job_fail_the_deep_check(run_suite, healthy_target, seed_objects, serve_dns, ray_head,
+                                                      tmp_path):
+    """Every GPU held by a detached actor: num_gpus=1 tasks cannot start, the deep check fails at its deadline."""
+    hog = tmp_path / "hog.py"
+    hog.write_text(HOG)
+    address = f"ray://127.0.0.1:{ray_head.ports.client}"
+    taken = subprocess.run([sys.executable, str(hog), address, "take"], capture_output=True, text=True, timeout=120)
+    assert "holding" in taken.stdout, taken.stderr[-2000:]
+    try:
+        run = run_suite(healthy_target, "-m", "deep", "--deep-timeout=8", dns=serve_dns(seed_objects))
+    finally:
+        subprocess.run([sys.executable, str(hog), address, "release"], capture_output=True, timeout=120)
+    check = assert_problem(run, "gpu.worker-visible", "failed", "critical", "did not complete")
+    assert "8 num_gpus=1 tasks did not finish (GetTimeoutError" in check["message"]

@@ -37,3 +37,8 @@ def test_task_without_a_gpu_fails():
 def test_failed_probe_fails():
     result = worker_visible(Observation(False, "deadline passed", cause="deadline"), 8)
     assert (result.ok, result.cause) == (False, "tasks-failed")
+
+
+def test_tasks_that_never_ran_fail():
+    result = worker_visible(Observation(True, "connected", data={"gpu_error": "GetTimeoutError after 3 s: x"}), 8)
+    assert (result.ok, result.cause) == (False, "tasks-failed") and "did not finish" in result.message

@@ -56,7 +56,10 @@ def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0) -> d
             nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
         )
         if gpu_task_count:
-            result["gpu_tasks"] = gpu_tasks(ray, gpu_task_count, task_timeout)
+            try:
+                result["gpu_tasks"] = gpu_tasks(ray, gpu_task_count, task_timeout)
+            except Exception as exc:  # connected, but the tasks failed: that is the finding
+                result["gpu_error"] = f"{type(exc).__name__} after {task_timeout:g} s: {str(exc)[:300]}"
     except Exception as exc:  # every failure becomes data for the parent
         result.update(ok=False, error_type=type(exc).__name__, error=str(exc)[:4000])
     finally:

@@ -43,5 +43,5 @@ def test_gpu_tasks_see_a_gpu(probes, settings, verdict):
     count = int((probes.handshake.data.get("resources") or {}).get("GPU", 0))
     if count == 0:
         pytest.skip("Ray reports no GPUs: nothing to run a GPU task on (see gpu.ray-total)")
-    observation = probes.gpu_tasks(min(count, 64), settings.handshake_timeout + 60)
+    observation = probes.gpu_tasks(min(count, 64), settings.deep_timeout)
     verdict(gpus.worker_visible(observation, min(count, 64)))
