@@ -132,13 +132,15 @@ class Verdict:
 
 
 # Every setting: its option's metavar and help (the env var is added from SETTING_ENV).
-OPTIONS = {
+OPTIONS: dict[str, tuple[str | None, str]] = {
     "dns_server": ("HOST[:PORT]", "resolve through this DNS server instead of the system resolver"),
     "report_dir": ("DIR", "where raycheck.json, raycheck.md and junit.xml go (default reports/)"),
     "fail_on": ("LEVEL", "exit 1 when a check at or above LEVEL fails: critical (default), warning, info"),
     "probe_timeout": ("SECONDS", "deadline of each network probe and API call (default 3)"),
     "handshake_timeout": ("SECONDS", "hard deadline of the Ray Client handshake subprocess (default 15)"),
     "deep_timeout": ("SECONDS", "hard deadline of the opt-in checks that run code on the cluster (default 120)"),
+    "pushgateway": ("URL", "also push the metrics of raycheck.prom to this Prometheus Pushgateway"),
+    "json_line": (None, "print the JSON report as one line at the end (for log pipelines)"),
     "kubeconfig": ("FILE", "read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG)"),
     "context": ("NAME", "kubeconfig context"),
     "cluster_dump": ("DIR", "read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) "
@@ -152,7 +154,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target", metavar="FILE",
                     help="target description (ray.address, raycheck: section); env RAYCHECK_TARGET")
     for key, (metavar, text) in OPTIONS.items():
-        group.addoption(SETTING_OPTIONS[key], metavar=metavar, help=f"{text}; env {SETTING_ENV[key]}")
+        if metavar is None:  # a flag
+            group.addoption(SETTING_OPTIONS[key], action="store_true", default=None,
+                            help=f"{text}; env {SETTING_ENV[key]}=1")
+        else:
+            group.addoption(SETTING_OPTIONS[key], metavar=metavar, help=f"{text}; env {SETTING_ENV[key]}")
 
 
 def pytest_configure(config: pytest.Config) -> None:

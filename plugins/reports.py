@@ -1,4 +1,5 @@
-"""Writes the report files at the end of a run that had checks: JSON, Markdown, JUnit XML.
+"""Writes the report files at the end of a run that had checks: JSON, Markdown, HTML, JUnit XML and
+Prometheus; optionally pushes the metrics to a Pushgateway and prints the JSON as one line.
 
 Reports are written also when checks failed or errored, and when the run was interrupted
 (with what completed); never after a usage error, so bad input leaves ``--report-dir`` as it was.
@@ -6,15 +7,18 @@ Reports are written also when checks failed or errored, and when the run was int
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 
 from plugins.remediation import STATE
-from raycheck.report import build_report, write_reports
+from raycheck.report import build_report, push_metrics, write_reports
 
 WRITTEN = pytest.StashKey[list]()
+REPORT = pytest.StashKey[dict]()
+PUSH_ERROR = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(trylast=True)
@@ -32,7 +36,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         fail_on=state.settings.fail_on,
         exit_status=int(session.exitstatus),
     )
-    session.config.stash[WRITTEN] = write_reports(state.settings.report_dir, report)
+    written = write_reports(state.settings.report_dir, report)
+    session.config.stash[WRITTEN] = written
+    session.config.stash[REPORT] = report
+    if state.settings.pushgateway:
+        prom = next(p for p in written if p.name == "raycheck.prom").read_text()
+        error = push_metrics(state.settings.pushgateway, prom, state.target.cluster_name,
+                             state.settings.probe_timeout)
+        if error:
+            session.config.stash[PUSH_ERROR] = error
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -40,3 +52,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if written:
         folder = written[0].parent
         terminalreporter.write_line(f"raycheck reports: {', '.join(str(folder / p.name) for p in written)}")
+    error = config.stash.get(PUSH_ERROR, None)
+    if error:
+        terminalreporter.write_line(f"raycheck: WARNING: {error}", yellow=True)
+    state = config.stash.get(STATE, None)
+    if state is not None and state.settings.json_line and REPORT in config.stash:
+        terminalreporter.write_line(json.dumps(config.stash[REPORT], separators=(",", ":")))

@@ -215,6 +215,8 @@ class Settings:
     probe_timeout: float = 3.0
     handshake_timeout: float = 15.0
     deep_timeout: float = 120.0
+    pushgateway: str | None = None
+    json_line: bool = False
     kubeconfig: str | None = None
     context: str | None = None
     cluster_dump: Path | None = None
@@ -319,7 +321,8 @@ RAY_KEYS = ("address", "namespace", "cluster_name", "runtime_env")
 RAYCHECK_KEYS = (
     "client_namespace", "service_account", "dashboard_alias", "ports", "expect",
     "required_permissions", "thresholds", "resolv_conf", "dns_server", "report_dir", "fail_on",
-    "probe_timeout", "handshake_timeout", "deep_timeout", "kubeconfig", "context", "cluster_dump",
+    "probe_timeout", "handshake_timeout", "deep_timeout", "pushgateway", "json_line", "kubeconfig", "context",
+    "cluster_dump",
     "with_manifests",
 )
 
@@ -540,6 +543,22 @@ def _context(value: Any) -> str:
     return value
 
 
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
 def _dns_server(value: Any) -> DnsServer:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not HOST[:PORT]")
@@ -553,6 +572,8 @@ SETTING_PARSERS: dict[str, Callable[[Any], Any]] = {
     "probe_timeout": _positive_seconds,
     "handshake_timeout": _positive_seconds,
     "deep_timeout": _positive_seconds,
+    "pushgateway": _url,
+    "json_line": _flag,
     "kubeconfig": _kubeconfig,
     "context": _context,
     "cluster_dump": _existing_path,

@@ -7,9 +7,13 @@ failed run leaves the previous reports intact.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
+import time
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -121,10 +125,128 @@ def _remediation_text(rem: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- Prometheus
+
+
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _case(nodeid: str) -> str:
+    """The parametrization of a check (``ray.io/rayclusters/create``), or '' for a single check."""
+    return nodeid[nodeid.index("[") + 1:-1] if nodeid.endswith("]") and "[" in nodeid else ""
+
+
+def render_prometheus(report: dict[str, Any], finished_unix: float) -> str:
+    """Text exposition: one gauge per check (1 passed, 0 failed/error/blocked; skipped are absent)."""
+    lines = [
+        "# HELP raycheck_check_passed 1 when the check passed, 0 when it failed, errored or was blocked.",
+        "# TYPE raycheck_check_passed gauge",
+    ]
+    timed = []
+    for check in report["checks"]:
+        labels = f'id="{_label(check["id"])}",case="{_label(_case(check["nodeid"]))}",' \
+                 f'severity="{_label(check["severity"])}"'
+        if check["outcome"] != "skipped":
+            passed = 1 if check["outcome"] == "passed" else 0
+            lines.append(f'raycheck_check_passed{{{labels},outcome="{check["outcome"]}"}} {passed}')
+        timed.append(f"raycheck_check_duration_seconds{{{labels}}} {check['duration_s']}")
+    lines += ["# HELP raycheck_check_duration_seconds How long each check took.",
+              "# TYPE raycheck_check_duration_seconds gauge", *timed,
+              "# HELP raycheck_checks Checks of the last run by outcome.", "# TYPE raycheck_checks gauge"]
+    lines += [f'raycheck_checks{{outcome="{o}"}} {n}' for o, n in report["summary"].items()]
+    lines += ["# HELP raycheck_run_duration_seconds How long the last run took.",
+              "# TYPE raycheck_run_duration_seconds gauge", f"raycheck_run_duration_seconds {report['duration_s']}",
+              "# HELP raycheck_run_exit_status Exit status of the last run (0 ok, 1 a check at or above --fail-on failed).",
+              "# TYPE raycheck_run_exit_status gauge", f"raycheck_run_exit_status {report['exit_status']}",
+              "# HELP raycheck_last_run_timestamp_seconds When the last run finished (Unix time).",
+              "# TYPE raycheck_last_run_timestamp_seconds gauge",
+              f"raycheck_last_run_timestamp_seconds {finished_unix:.3f}"]
+    return "\n".join(lines) + "\n"
+
+
+def push_metrics(url: str, exposition: str, cluster: str, timeout: float) -> str | None:
+    """POST the exposition to a Pushgateway (job raycheck, instance = cluster); None or the error."""
+    target = f"{url.rstrip('/')}/metrics/job/raycheck/instance/{cluster}"
+    request = urllib.request.Request(target, data=exposition.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain; version=0.0.4"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            if response.status >= 300:
+                return f"Pushgateway {target} answered HTTP {response.status}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"cannot push to Pushgateway {target}: {getattr(exc, 'reason', exc)}"
+    return None
+
+
+# ----------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;
+color:#1d1d1f;background:#fafafa}h1{font-size:1.5rem;margin:0 0 .2rem}h2{font-size:1.15rem;margin:2rem 0 .6rem}
+.meta{color:#555;margin-bottom:1rem}.counts span{display:inline-block;padding:.3rem .7rem;border-radius:1rem;
+margin-right:.4rem;font-weight:600;background:#eee}.counts .failed,.counts .error{background:#fde2e1;color:#a40e0b}
+.counts .passed{background:#e3f5e1;color:#1e6b1a}.counts .blocked{background:#fff1d6;color:#7a5300}
+.check{background:#fff;border:1px solid #ddd;border-left:6px solid #999;border-radius:6px;padding:.8rem 1rem;
+margin:.8rem 0}.check.critical{border-left-color:#c9211e}.check.warning{border-left-color:#e69b00}
+.check.info{border-left-color:#3b7dd8}.id{font-family:ui-monospace,Menlo,monospace;font-weight:700}
+.sev{font-size:.8rem;text-transform:uppercase;font-weight:700;margin-left:.5rem;color:#555}
+.obs{margin:.4rem 0}.rem-title{font-weight:600;margin-top:.6rem}ol{margin:.3rem 0 .3rem 1.2rem;padding:0}
+pre{background:#1e1e1e;color:#f0f0f0;padding:.5rem .7rem;border-radius:4px;overflow-x:auto;white-space:pre-wrap;
+word-break:break-all;font-size:.85rem}details{margin:.4rem 0 0 .5rem;color:#444}table{border-collapse:collapse;
+width:100%;background:#fff}td,th{border-bottom:1px solid #e5e5e5;padding:.35rem .5rem;text-align:left;
+vertical-align:top;font-size:.9rem}th{background:#f0f0f0}.o-passed{color:#1e6b1a}.o-failed,.o-error{color:#a40e0b}
+.o-blocked{color:#7a5300}.o-skipped{color:#777}
+"""
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """One self-contained page (no fetches): what to fix by severity, blocked checks under their cause."""
+    e = html.escape
+    s, t = report["summary"], report["target"]
+    counts = "".join(f'<span class="{o}">{n} {o}</span>' for o, n in s.items() if n)
+    problems = [c for c in _problems_by_severity(report) if c["outcome"] != "blocked"]
+    blocked: dict[str, list[dict[str, Any]]] = {}
+    for c in report["checks"]:
+        if c["outcome"] == "blocked":
+            blocked.setdefault(c["blocked_by"], []).append(c)
+    parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>raycheck: {e(t.get('address', ''))}</title>",
+             f"<style>{_CSS}</style><body><h1>raycheck: {e(t.get('cluster_name', ''))} in "
+             f"{e(t.get('ray_namespace', ''))}</h1>",
+             f'<div class=meta>{e(t.get("address", ""))} &middot; started {e(report["started"])} &middot; '
+             f'{report["duration_s"]} s &middot; exit status {report["exit_status"]} (fail on {e(report["fail_on"])})'
+             f"</div><div class=counts>{counts}</div>"]
+    if problems:
+        parts.append("<h2>What to fix</h2>")
+    for c in problems:
+        rem = c["remediation"] or {}
+        steps = "".join(f"<li>{e(st['text'])}" + (f"<pre>{e(st['command'])}</pre>" if st.get("command") else "")
+                        + "</li>" for st in rem.get("steps", []))
+        docs = " ".join(f'<a href="{e(u)}">{e(u)}</a>' for u in rem.get("docs", []))
+        under = blocked.get(c["id"], [])
+        folded = (f"<details><summary>{len(under)} check{'s' if len(under) > 1 else ''} blocked by this one</summary>"
+                  + "".join(f"<div><span class=id>{e(b['id'])}</span> {e(b['message'])}</div>" for b in under)
+                  + "</details>") if under else ""
+        parts.append(f'<div class="check {e(c["severity"])}"><span class=id>{e(c["id"])}</span>'
+                     f'<span class=sev>{e(c["severity"])} &middot; {e(c["outcome"])}</span>'
+                     f'<div class=obs>{e(c["message"])}</div><div class=rem-title>{e(rem.get("title", ""))}</div>'
+                     f"<ol>{steps}</ol><div>{docs}</div>{folded}</div>")
+    rows = "".join(f'<tr><td class=id>{e(c["id"])}</td><td>{e(c["severity"])}</td>'
+                   f'<td class="o-{e(c["outcome"])}">{e(c["outcome"])}</td><td>{e(c["message"])}</td></tr>'
+                   for c in report["checks"])
+    parts.append(f"<h2>All checks</h2><table><tr><th>check<th>severity<th>outcome<th>observed</tr>{rows}</table>")
+    return "".join(parts) + "</body></html>\n"
+
+
+# ----------------------------------------------------------------------------- writing
+
+
 REPORT_FILES = {
     "raycheck.json": render_json,
     "raycheck.md": render_markdown,
+    "raycheck.html": render_html,
     "junit.xml": render_junit,
+    "raycheck.prom": lambda report: render_prometheus(report, time.time()),
 }
 
 
