@@ -68,13 +68,15 @@ def _suggested_worker_limit(fp: Footprint, node: str, excess: Decimal) -> dict[s
                if (p.get("spec") or {}).get("nodeName") == node
                and (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"]
     if not workers:
-        return {"suggested_limit": "a lower value"}
+        return {"suggested_limit": "a lower value", "fewer_workers": "fewer"}
     per_worker = workers[0].limits["memory"]
+    fewer = len(workers) - int(-(-excess // per_worker)) if per_worker else len(workers)
     cut = -(-excess // len(workers))  # ceiling
     suggested = per_worker - cut
     gi = Decimal(1024 ** 3)
     suggested = (suggested // gi) * gi if suggested >= gi else suggested
-    return {"suggested_limit": format_quantity(suggested), "worker_limit": format_quantity(per_worker)}
+    return {"suggested_limit": format_quantity(suggested), "worker_limit": format_quantity(per_worker),
+            "fewer_workers": str(max(0, fewer))}
 
 
 def headroom(fp: Footprint, threshold: float) -> Observation:
@@ -112,8 +114,10 @@ def recent_kills(fp: Footprint) -> Observation:
     pods = len(fp.ray_pods)
     if killed or events:
         detail = "; ".join(killed + [f"event {e.get('reason')}: {e.get('message', '')[:120]}" for e in events])
+        workers = sum(1 for p in fp.ray_pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker")
         return Observation(False, f"{len(killed)} of {pods} Ray pods were OOMKilled: {detail}", cause="oomkilled",
-                           figures={"killed_pod": (killed or ["?"])[0].split(" ")[0]})
+                           figures={"killed_pod": (killed or ["?"])[0].split(" ")[0],
+                                    "half_workers": str(max(1, workers // 2))})
     if restarting:
         return Observation(False, f"Ray pods restart often: {'; '.join(restarting)}", cause="restarting",
                            figures={"killed_pod": restarting[0].split(" ")[0]})
