@@ -145,7 +145,8 @@ def test_entrypoint_against_a_real_head_writes_every_report(healthy_target, seed
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", HOME=str(tmp_path),
                RAYCHECK_TARGET=str(target), RAYCHECK_REPORT_DIR=str(reports))
     dns = serve_dns(seed_objects)
-    out = subprocess.run([str(ROOT / "deploy" / "entrypoint.sh"), "-m", "connectivity", f"--dns-server={dns.address}"],
+    out = subprocess.run([str(ROOT / "deploy" / "entrypoint.sh"), "-m", "connectivity", f"--dns-server={dns.address}",
+                          "--handshake-timeout=60"],
                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert {p.name for p in reports.iterdir()} == {"raycheck.json", "raycheck.md", "raycheck.html", "junit.xml",
