@@ -139,6 +139,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "probe_timeout": ("SECONDS", "deadline of each network probe and API call (default 3)"),
     "handshake_timeout": ("SECONDS", "hard deadline of the Ray Client handshake subprocess (default 15)"),
     "deep_timeout": ("SECONDS", "hard deadline of the opt-in checks that run code on the cluster (default 120)"),
+    "budget": ("SECONDS", "global budget of the run: checks not started when it is spent are reported skipped"),
     "pushgateway": ("URL", "also push the metrics of raycheck.prom to this Prometheus Pushgateway"),
     "json_line": (None, "print the JSON report as one line at the end (for log pipelines)"),
     "kubeconfig": ("FILE", "read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG)"),
@@ -243,7 +244,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     spec = item.stash.get(SPEC, None)
     if spec is None:
         return
-    problems = item.config.stash[STATE].problems
+    state = item.config.stash[STATE]
+    budget = state.settings.budget
+    elapsed = time.monotonic() - state.started_monotonic
+    if budget is not None and elapsed >= budget:
+        pytest.skip(f"not run: the run's budget of {budget:g} s was spent after {elapsed:.1f} s (--budget)")
+    problems = state.problems
     for required in spec.requires:
         if required in problems:
             cause = problems[required]

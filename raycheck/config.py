@@ -215,6 +215,7 @@ class Settings:
     probe_timeout: float = 3.0
     handshake_timeout: float = 15.0
     deep_timeout: float = 120.0
+    budget: float | None = None
     pushgateway: str | None = None
     json_line: bool = False
     kubeconfig: str | None = None
@@ -321,7 +322,7 @@ RAY_KEYS = ("address", "namespace", "cluster_name", "runtime_env")
 RAYCHECK_KEYS = (
     "client_namespace", "service_account", "dashboard_alias", "ports", "expect",
     "required_permissions", "thresholds", "resolv_conf", "dns_server", "report_dir", "fail_on",
-    "probe_timeout", "handshake_timeout", "deep_timeout", "pushgateway", "json_line", "kubeconfig", "context",
+    "probe_timeout", "handshake_timeout", "deep_timeout", "budget", "pushgateway", "json_line", "kubeconfig", "context",
     "cluster_dump",
     "with_manifests",
 )
@@ -572,6 +573,7 @@ SETTING_PARSERS: dict[str, Callable[[Any], Any]] = {
     "probe_timeout": _positive_seconds,
     "handshake_timeout": _positive_seconds,
     "deep_timeout": _positive_seconds,
+    "budget": _positive_seconds,
     "pushgateway": _url,
     "json_line": _flag,
     "kubeconfig": _kubeconfig,

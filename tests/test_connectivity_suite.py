@@ -268,3 +268,13 @@ def test_handshake_deadline_kills_a_hanging_handshake(run_suite, healthy_target,
     check = assert_problem(run, "ray.client-handshake", "failed", "critical", "hung past its deadline")
     assert "within its 4 s deadline" in check["message"]
     assert run.wall_s < 60
+
+
+def test_budget_skips_what_is_left_when_spent(run_suite, healthy_target):
+    with BlackholeDns() as blackhole:
+        run = run_suite(healthy_target, "-m", "connectivity", "--probe-timeout=3", "--budget=2",
+                        dns=blackhole.address)
+    assert run.check("dns.head-service")["outcome"] == "failed"
+    rest = [c for c in run.report["checks"] if c["id"] != "dns.head-service"]
+    assert rest and all(c["outcome"] == "skipped" and "budget of 2 s was spent" in c["message"] for c in rest)
+    assert run.status == 1
