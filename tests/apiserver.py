@@ -39,6 +39,7 @@ class Fault:
     retry_after: float | None = None
     on_continue: bool = False  # only for requests that carry a continue token
     times: int | None = None
+    message: str = "injected fault"
 
 
 @dataclass
@@ -150,7 +151,7 @@ class FakeApiServer:
                 return None
             if fault.status:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                return self._send(h, record, fault.status, _status(fault.status, "injected fault"), headers)
+                return self._send(h, record, fault.status, _status(fault.status, fault.message), headers)
         if method == "POST" and url.path.endswith("/subjectaccessreviews"):
             return self._send(h, record, 201, self._review(json.loads(body)))
         resolved = _resolve(url.path)
