@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping
 
-from kubernetes.utils import parse_quantity
-
 GPU = "nvidia.com/gpu"
 BINARY = (("Ei", 6), ("Pi", 5), ("Ti", 4), ("Gi", 3), ("Mi", 2), ("Ki", 1))
 DECIMAL = (("E", 6), ("P", 5), ("T", 4), ("G", 3), ("M", 2), ("k", 1))
@@ -25,7 +23,9 @@ BYTE_RESOURCES = ("memory", "ephemeral-storage", "hugepages-")
 
 
 def quantity(text: Any) -> Decimal:
-    """Parse a Kubernetes quantity exactly (every suffix, exponents, decimals)."""
+    """Parse a Kubernetes quantity exactly (every suffix, exponents, decimals), with the official client's parser."""
+    from kubernetes.utils import parse_quantity  # imported when used: the client costs a quarter second to load
+
     return parse_quantity(text)
 
 

@@ -14,13 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import urllib3
-from kubernetes import client, config
 
 from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.selectors import equality
 from raycheck.cluster.source import ClusterReadError, Object, Query
 from raycheck.redact import redact_text
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 CAUSES = {401: "unauthorized", 403: "forbidden", 404: "not-found", 410: "expired", 429: "throttled"}
@@ -37,7 +41,7 @@ def kubeconfig_available(kubeconfig: str | None) -> bool:
 
 
 class LiveSource:
-    def __init__(self, api: client.ApiClient, timeout: float, page_size: int = 500) -> None:
+    def __init__(self, api: "client.ApiClient", timeout: float, page_size: int = 500) -> None:
         self.name = "live API " + api.configuration.host
         self.api = api
         self.timeout = timeout
@@ -48,6 +52,8 @@ class LiveSource:
     @classmethod
     def connect(cls, kubeconfig: str | None, context: str | None, timeout: float) -> "LiveSource":
         """In-cluster first (unless a kubeconfig is named), then the kubeconfig."""
+        from kubernetes import client, config  # imported when used: it costs a quarter second at startup
+
         cfg = client.Configuration()
         try:
             if kubeconfig is None and context is None and in_cluster():
