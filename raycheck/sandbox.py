@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                    *args.pytest_args]
         status = subprocess.call(command, cwd=ROOT)
         print(f"sandbox: suite exit status {status}; reports in {args.report_dir}/ "
-              "(raycheck.json, raycheck.md, junit.xml)", flush=True)
+              "(raycheck.json, raycheck.md, raycheck.html, junit.xml, raycheck.prom)", flush=True)
         return status
     except KeyboardInterrupt:
         print("sandbox: interrupted", flush=True)
