@@ -39,21 +39,30 @@ def seed_objects(ray_head: RayHead) -> list[dict[str, Any]]:
                              {"client": ports.client, "dashboard": ports.dashboard, "gcs-server": ports.gcs})
 
 
+def _servers(start: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """A fixture body: ``start(...)`` servers for the test, every one stopped after it."""
+    servers: list[Any] = []
+
+    def started(*args: Any, **kwargs: Any) -> Any:
+        server = start(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    yield started
+    for server in servers:
+        server.stop()
+
+
 @pytest.fixture
 def serve_dns() -> Iterator[Callable[..., DnsZoneServer]]:
     """Start loopback DNS servers for a zone (or objects); all are stopped after the test."""
-    servers: list[DnsZoneServer] = []
 
     def start(zone_or_objects: Zone | list[dict[str, Any]], head_ip: str = "127.0.0.1") -> DnsZoneServer:
         zone = zone_or_objects if isinstance(zone_or_objects, Zone) else \
             zone_from_objects(zone_or_objects, endpoint_override={HEAD: [head_ip]})
-        server = DnsZoneServer(zone).start()
-        servers.append(server)
-        return server
+        return DnsZoneServer(zone).start()
 
-    yield start
-    for server in servers:
-        server.stop()
+    yield from _servers(start)
 
 
 @pytest.fixture
@@ -81,16 +90,7 @@ def api_server() -> Iterator[Callable[[list[dict[str, Any]]], Any]]:
     """Start loopback API servers for scenarios; all stopped after the test."""
     from tests.apiserver import FakeApiServer
 
-    servers: list[FakeApiServer] = []
-
-    def start(objects: list[dict[str, Any]]) -> FakeApiServer:
-        server = FakeApiServer(objects).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from _servers(lambda objects: FakeApiServer(objects).start())
 
 
 @dataclass

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.test_connectivity_suite import assert_problem
 from tests.test_k8s_suite import TARGET, find

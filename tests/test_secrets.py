@@ -23,10 +23,8 @@ def test_planted_secrets_never_reach_any_output(run_suite, seed_state, api_serve
     # the API server echoes credentials in its error messages, as misbehaving proxies do
     server.faults["pods"] = Fault(status=500, message=f"upstream said: Authorization: Bearer {TOKEN}, "
                                                       f"password={ECHOED_PASSWORD}, env {ENV_SECRET}")
-    target = TARGET.replace("  dashboard_alias: internal-ray-dashboard\n",
-                            "  dashboard_alias: internal-ray-dashboard\n") + \
-        f"  # agents' credentials live in the runtime env of the seed's config\n"
-    target = target.replace("  cluster_name: ray-gpu\n",
+    # agents' credentials live in the runtime env of the seed's workers/config.yaml
+    target = TARGET.replace("  cluster_name: ray-gpu\n",
                             f"  cluster_name: ray-gpu\n  runtime_env: {{env_vars: {{OPENAI_API_KEY: sk-{ENV_SECRET}}}}}\n")
     run = run_suite(target, "-m", "k8s or rbac", f"--kubeconfig={kubeconfig}", "--json-line",
                     env={"MY_SERVICE_TOKEN": ENV_SECRET, "RAY_AUTH_TOKEN": TOKEN})

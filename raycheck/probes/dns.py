@@ -18,7 +18,7 @@ import dns.rdatatype
 import dns.resolver
 
 from raycheck.config import DnsServer
-from raycheck.observation import Observation, ms
+from raycheck.observation import ms
 
 MAX_CNAME_HOPS = 8
 

@@ -60,7 +60,7 @@ def run(*command: str, timeout: int = 600) -> str:
 
 def raycheck_job(k8s, name: str) -> dict:
     """Run the CronJob once as a Job, wait for it, and return the JSON report from its log."""
-    k8s.kubectl(["create", "job", f"--from=cronjob/raycheck", name, "-n", "swe-ai-fleet"], as_dict=False)
+    k8s.kubectl(["create", "job", "--from=cronjob/raycheck", name, "-n", "swe-ai-fleet"], as_dict=False)
     k8s.wait(f"job/{name}", "jsonpath={.status.conditions[0].status}=True", timeout=300, namespace="swe-ai-fleet")
     log = k8s.kubectl(["logs", f"job/{name}", "-n", "swe-ai-fleet"], as_dict=False)
     REPORTS.mkdir(parents=True, exist_ok=True)
