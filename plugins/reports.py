@@ -35,6 +35,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         results=list(state.results.values()),
         fail_on=state.settings.fail_on,
         exit_status=int(session.exitstatus),
+        cluster_state=state.cluster.source.describe() if state.cluster is not None else None,
     )
     written = write_reports(state.settings.report_dir, report)
     session.config.stash[WRITTEN] = written

@@ -156,7 +156,9 @@ def version_match(probes: Probes) -> tuple[Observation, str | None]:
     mismatched = cluster_ray != local_ray or (cluster_python and python_minor(cluster_python) != python_minor(local_python))
     message = f"cluster Ray {cluster_ray} ({source}) vs local Ray {local_ray}{python_part}"
     if mismatched:
-        return Observation(False, message, cause="version-mismatch", figures=figures), None
+        # the same Ray on both sides: only Python differs, and "pip install ray" would not help
+        cause = "python-mismatch" if cluster_ray == local_ray else "version-mismatch"
+        return Observation(False, message, cause=cause, figures=figures), None
     return Observation(True, message, figures=figures), None
 
 

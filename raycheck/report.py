@@ -25,7 +25,8 @@ SCHEMA = "raycheck/v1"
 
 
 def build_report(target: dict[str, Any], started: str, duration_s: float, results: list[CheckResult],
-                 fail_on: str, exit_status: int) -> dict[str, Any]:
+                 fail_on: str, exit_status: int, cluster_state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON report; ``cluster_state`` says where the cluster state came from (None: not read)."""
     report = {
         "schema": SCHEMA,
         "target": target,
@@ -36,6 +37,8 @@ def build_report(target: dict[str, Any], started: str, duration_s: float, result
         "summary": summarize(results),
         "checks": [r.as_dict() for r in results],
     }
+    if cluster_state is not None:
+        report["cluster_state"] = cluster_state
     return redact(report)
 
 

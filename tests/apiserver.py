@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ def _resolve(path: str) -> tuple[str, str | None] | None:
 
 
 class FakeApiServer:
-    def __init__(self, objects: list[dict[str, Any]], token: str = TOKEN) -> None:
+    def __init__(self, objects: list[dict[str, Any]], token: str = TOKEN, tls: tuple[Path, Path] | None = None) -> None:
         self.store = MemorySource(objects, name="fake API")
         self.rbac = RbacEvaluator(objects)
         self.token = token
@@ -94,7 +95,13 @@ class FakeApiServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:  # serve HTTPS with this (cert, key): clients that do not trust it fail the handshake
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> "FakeApiServer":
@@ -105,10 +112,14 @@ class FakeApiServer:
         self.server.shutdown()
         self.server.server_close()
 
-    def kubeconfig(self, path: Path, token: str | None = None) -> Path:
+    def kubeconfig(self, path: Path, token: str | None = None, ca: Path | None = None) -> Path:
+        """A kubeconfig for this server; ``ca``: the PEM the client trusts for HTTPS."""
+        cluster: dict[str, Any] = {"server": self.url}
+        if ca is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(ca.read_bytes()).decode()
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "fake", "cluster": cluster}],
             "users": [{"name": "fake", "user": {"token": token or self.token}}],
             "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
         }))

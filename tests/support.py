@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -125,3 +126,86 @@ class FakeDashboard(_Closing):
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeRayClientServer(_Closing):
+    """A gRPC server speaking the Ray Client protocol (Ray's own generated stubs) that answers the
+    handshake as a head running another Python would: the real ``ray.init`` then refuses it.
+
+    Only the calls of a handshake are served: the ping, the data stream's ``init``,
+    ``connection_info`` and cleanup, and an idle log stream. A Python minor version different from
+    the client's cannot be produced with a real head here (one interpreter on the machine).
+    """
+
+    def __init__(self, python_version: str, ray_version: str | None = None) -> None:
+        from concurrent import futures
+
+        import grpc
+        import ray
+        from ray.core.generated import ray_client_pb2 as pb
+        from ray.core.generated import ray_client_pb2_grpc as rpc
+
+        info = pb.ConnectionInfoResponse(num_clients=1, python_version=python_version,
+                                         ray_version=ray_version or ray.__version__, ray_commit=ray.__commit__)
+
+        class Driver(rpc.RayletDriverServicer):
+            def ClusterInfo(self, request, context):  # noqa: N802 (gRPC's name)
+                return pb.ClusterInfoResponse(json="{}")
+
+        class Data(rpc.RayletDataStreamerServicer):
+            def Datapath(self, request_iterator, context):  # noqa: N802
+                for request in request_iterator:
+                    kind = request.WhichOneof("type")
+                    if kind == "init":
+                        yield pb.DataResponse(req_id=request.req_id, init=pb.InitResponse(ok=True))
+                    elif kind == "connection_info":
+                        yield pb.DataResponse(req_id=request.req_id, connection_info=info)
+                    elif kind == "connection_cleanup":
+                        yield pb.DataResponse(req_id=request.req_id,
+                                              connection_cleanup=pb.ConnectionCleanupResponse())
+                        return
+
+        class Logs(rpc.RayletLogStreamerServicer):
+            def Logstream(self, request_iterator, context):  # noqa: N802
+                for _ in request_iterator:
+                    pass
+                return iter(())
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        rpc.add_RayletDriverServicer_to_server(Driver(), self.server)
+        rpc.add_RayletDataStreamerServicer_to_server(Data(), self.server)
+        rpc.add_RayletLogStreamerServicer_to_server(Logs(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def close(self) -> None:
+        self.server.stop(grace=0)
+
+
+def self_signed_certificate(folder: Path, common_name: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A fresh self-signed certificate for ``127.0.0.1`` and its key, as PEM files: (cert, key).
+
+    Made at test time (nothing key-like is committed); any two calls are two unrelated CAs."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "tls.crt", folder / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path

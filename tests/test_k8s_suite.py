@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import copy
-import time
 
-import pytest
 
-from tests.apiserver import Fault
 from tests.test_connectivity_suite import assert_problem
 
 TARGET = """\
@@ -134,13 +131,6 @@ def test_head_crashlooping_and_raycluster_missing(run_suite, seed_state, write_d
     assert_problem(run, "k8s.raycluster-ready", "failed", "critical", "does not exist in ray")
 
 
-def test_kuberay_not_installed_live(run_suite, seed_state, api_server, tmp_path):
-    server = api_server(seed_state)
-    server.faults["rayclusters"] = Fault(status=404)
-    run = run_suite(TARGET, "-m", "k8s", f"--kubeconfig={server.kubeconfig(tmp_path / 'kc')}")
-    assert_problem(run, "k8s.raycluster-ready", "failed", "critical", "KubeRay is not installed")
-
-
 # ----------------------------------------------------------------------------- rbac.*
 
 
@@ -210,42 +200,7 @@ def test_policy_admitting_every_namespace_fails(run_suite, seed_state, write_dum
     assert "10001 (client) from every namespace" in check["message"]
 
 
-# ----------------------------------------------------------------------------- the API misbehaving
-
-
-def test_forbidden_list_is_a_finding_about_the_checker(run_suite, seed_state, api_server, tmp_path):
-    server = api_server(seed_state)
-    server.faults["networkpolicies"] = Fault(status=403)
-    run = run_suite(TARGET, "-m", "security and not rbac", f"--kubeconfig={server.kubeconfig(tmp_path / 'kc')}")
-    check = assert_problem(run, "security.ray-exposure", "failed", "warning", "may not list networkpolicies in ray")
-    assert "--verb=get,list,watch --resource=networkpolicies.networking.k8s.io" in \
-        check["remediation"]["steps"][0]["command"]
-
-
-@pytest.mark.parametrize("fault, title", [
-    (Fault(status=500), "could not read the cluster state"),
-    (Fault(delay=4), "did not answer within the probe timeout"),
-    (Fault(reset=True), "cannot reach the API server"),
-])
-def test_server_errors_and_stalls_are_errors_with_remediation(run_suite, seed_state, api_server, tmp_path,
-                                                              fault, title):
-    server = api_server(seed_state)
-    server.faults["pods"] = fault
-    start = time.monotonic()
-    run = run_suite(TARGET, "-m", "k8s", "--probe-timeout=1", f"--kubeconfig={server.kubeconfig(tmp_path / 'kc')}")
-    assert time.monotonic() - start < 60
-    assert_problem(run, "k8s.raycluster-ready", "error", "critical", title)
-    assert run.status == 1
-
-
-def test_expired_token_and_throttling(run_suite, seed_state, api_server, tmp_path):
-    server = api_server(seed_state)
-    run = run_suite(TARGET, "-m", "k8s", f"--kubeconfig={server.kubeconfig(tmp_path / 'kc', token='tok-revoked-9x8q')}")
-    check = assert_problem(run, "k8s.raycluster-ready", "error", "critical", "rejected raycheck's credentials")
-    assert "tok-revoked-9x8q" not in str(check) + run.output  # the token never reaches a report
-    server.faults["pods"] = Fault(status=429, retry_after=0.2, times=1)
-    run = run_suite(TARGET, "-m", "k8s", f"--kubeconfig={server.kubeconfig(tmp_path / 'kc2')}")
-    assert run.check("k8s.raycluster-ready")["outcome"] == "passed", repr(run)
+# ----------------------------------------------------------------------------- no state (API faults: test_fault_matrix.py)
 
 
 def test_no_cluster_state_skips_with_the_reason(run_suite):

@@ -48,6 +48,8 @@ class LiveSource:
         self.page_size = page_size
         self.requests = 0
         self.bytes = 0
+        self.unusable: ClusterReadError | None = None  # set once the server as a whole cannot be used
+        self._timeouts_in_a_row = 0
 
     @classmethod
     def connect(cls, kubeconfig: str | None, context: str | None, timeout: float) -> "LiveSource":
@@ -65,6 +67,9 @@ class LiveSource:
                 from None
         cfg.retries = 0  # raycheck decides what to retry, within its deadlines
         return cls(client.ApiClient(cfg), timeout)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.name, "requests": self.requests, "bytes": self.bytes}
 
     def list(self, query: Query) -> list[Object]:
         kind = KINDS[query.kind]
@@ -103,6 +108,25 @@ class LiveSource:
 
     def request(self, method: str, path: str, params: list[tuple[str, Any]], query: Query | None,
                 body: Object | None = None) -> Object:
+        """One request, or at once the failure that made the server unusable (a dead API server
+        costs two timeouts, not one per check): refused or unresolvable, TLS, 401, two timeouts in a row.
+        A failure of one resource (403, 404, 5xx, a reset, one slow list) leaves the others readable."""
+        if self.unusable is not None:
+            first = self.unusable
+            raise ClusterReadError(query, first.status, first.cause,
+                                   f"{first.detail} (not asked: an earlier request failed this way)")
+        try:
+            answer = self._send(method, path, params, query, body)
+        except ClusterReadError as exc:
+            self._timeouts_in_a_row = self._timeouts_in_a_row + 1 if exc.cause == "timeout" else 0
+            if exc.cause in ("tls", "unauthorized", "refused") or self._timeouts_in_a_row >= 2:
+                self.unusable = exc
+            raise
+        self._timeouts_in_a_row = 0
+        return answer
+
+    def _send(self, method: str, path: str, params: list[tuple[str, Any]], query: Query | None,
+              body: Object | None) -> Object:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -120,6 +144,10 @@ class LiveSource:
                 raise ClusterReadError(query, None, "timeout", f"no answer within {self.timeout:g} s") from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
+                if isinstance(reason, urllib3.exceptions.NewConnectionError):  # (a ConnectTimeoutError subclass)
+                    raise ClusterReadError(query, None, "refused",
+                                           f"cannot connect to the API server: {redact_text(str(reason))[:200]}") \
+                        from None
                 if isinstance(reason, urllib3.exceptions.SSLError):
                     raise ClusterReadError(query, None, "tls", f"TLS failed: {redact_text(str(reason))[:200]}") \
                         from None

@@ -146,6 +146,9 @@ class OverlaySource:
         cluster = (meta.get("labels") or {}).get("ray.io/cluster")
         return obj.get("kind") == "Pod" and (meta.get("namespace", "default"), cluster) in self.replaced_clusters
 
+    def describe(self) -> dict[str, Any]:
+        return {**self.base.describe(), "source": self.name, "manifests_applied": len(self.applied)}
+
     def list(self, query: Query) -> list[Object]:
         kept = [obj for obj in self.base.list(query) if not self._shadowed(obj)]
         return kept + select(self.applied.values(), query)

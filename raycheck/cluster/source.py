@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
 from raycheck.cluster.kinds import KINDS
+from raycheck.config import ConfigError
 from raycheck.scenario import load_objects
 
 Object = dict[str, Any]
@@ -63,6 +64,10 @@ class Source(Protocol):
 
     def list(self, query: Query) -> list[Object]: ...
 
+    def describe(self) -> dict[str, Any]:
+        """What the report says about this source: its name and what reading it cost or skipped."""
+        ...
+
 
 def _field(obj: Object, path: str) -> str | None:
     value: Any = obj
@@ -111,6 +116,10 @@ class MemorySource:
             else:
                 self.ignored[str(kind)] = self.ignored.get(str(kind), 0) + 1
 
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.name, "objects": sum(len(v) for v in self.by_kind.values()),
+                "ignored_kinds": dict(sorted(self.ignored.items()))}
+
     def _index(self, kind: str, how: str, key: str) -> dict[str | None, list[Object]]:
         """Objects of ``kind`` by the value of a field path (how='field') or a label (how='label')."""
         index_key = (kind, how, key)
@@ -150,4 +159,9 @@ def dump_source(path: Path) -> MemorySource:
     finally:
         gc.enable()
     gc.freeze()
+    if not source.by_kind:  # a wrong folder, not a cluster without objects: every check would fail
+        others = sum(source.ignored.values())
+        found = f"only {others} objects of kinds raycheck does not read" if others else "no objects"
+        raise ConfigError(f"{path}: {found}; expected the output of `kubectl get <kinds> -A -o yaml` "
+                          "or `kubectl cluster-info dump --all-namespaces --output-directory=DIR`")
     return source

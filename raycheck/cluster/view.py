@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from raycheck.cluster.live import SERVICE_ACCOUNT_DIR, LiveSource
-from raycheck.cluster.source import Object, Query, Source
+from raycheck.cluster.source import ClusterReadError, Object, Query, Source
 from raycheck.config import Target
 from raycheck.rbac import AccessReviewer, Authorizer, RbacEvaluator, service_account_of_token
 
@@ -18,6 +18,7 @@ class ClusterView:
         self.source = source
         self.target = target
         self._cache: dict[tuple[Any, ...], list[Object]] = {}
+        self._failed: dict[tuple[Any, ...], ClusterReadError] = {}  # asked once: a slow list costs one timeout
 
     @property
     def live(self) -> bool:
@@ -26,9 +27,16 @@ class ClusterView:
     def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None,
              fields: dict[str, str] | None = None) -> list[Object]:
         query = Query(kind, namespace, labels or {}, fields or {})
-        if query.key() not in self._cache:
-            self._cache[query.key()] = self.source.list(query)
-        return self._cache[query.key()]
+        key = query.key()
+        if key in self._failed:
+            raise self._failed[key]
+        if key not in self._cache:
+            try:
+                self._cache[key] = self.source.list(query)
+            except ClusterReadError as exc:
+                self._failed[key] = exc
+                raise
+        return self._cache[key]
 
     def get(self, kind: str, namespace: str | None, name: str) -> Object | None:
         found = self.list(kind, namespace, fields={"metadata.name": name})

@@ -122,7 +122,14 @@ class Probes:
         return ray_client.handshake(f"ray://{host}:{self.target.client_port}", self.settings.handshake_timeout)
 
     def gpu_tasks(self, count: int, deadline: float) -> Observation:
-        """The deep GPU probe: ``count`` num_gpus=1 tasks through Ray Client, under a hard deadline."""
+        """The deep GPU probe: ``count`` num_gpus=1 tasks through Ray Client, under a hard deadline.
+
+        The pre-check is asked again, not reused: the head may have gone since the handshake, and
+        ``ray.init`` against a dead port would spend the whole deadline retrying."""
+        pre = self._first_answer(tcp.grpc_greeting, self.target.client_port)
+        if not pre.ok:
+            return Observation(False, f"the client port stopped answering after the handshake: {pre.message}",
+                               cause="head-gone")
         ips, _ = self.head_ips()
         host = f"[{ips[0]}]" if ":" in ips[0] else ips[0]
         return ray_client.handshake(f"ray://{host}:{self.target.client_port}", deadline, gpu_tasks=count)
@@ -143,4 +150,6 @@ class Probes:
         versions["cluster_python_version"] = cluster_python or "unknown"
         py = python_minor(cluster_python or local_python) or "3.11"
         versions["ray_image"] = f"rayproject/ray:{versions['cluster_ray_version']}-py{py.replace('.', '')}"
+        local_tag = (python_minor(local_python) or "3.11").replace(".", "")
+        versions["client_python_image"] = f"rayproject/ray:{versions['cluster_ray_version']}-py{local_tag}"
         return versions
