@@ -19,7 +19,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -32,10 +32,13 @@ from raycheck.config import (
     resolve_settings,
 )
 from raycheck.observation import Observation
-from raycheck.probes import Probes
 from raycheck.redact import redact_text
 from raycheck.remediation import Catalog, CatalogError, Remediation, load_catalog
 from raycheck.results import PROBLEM_OUTCOMES, CheckResult
+from raycheck.versions import known_versions
+
+if TYPE_CHECKING:
+    from raycheck.probes import Probes
 
 GROUP_MARKERS = ("connectivity", "k8s", "rbac", "gpu", "oom", "capacity", "security", "gate")
 HEAD_POD = "$(kubectl get pod -n {ns} -l ray.io/cluster={name},ray.io/node-type=head -o name)"
@@ -66,6 +69,8 @@ class RunState:
 
     def get_probes(self) -> Probes:
         if self.probes is None:
+            from raycheck.probes import Probes  # here: dnspython and the probes cost 40 ms to import
+
             assert self.target is not None
             self.probes = Probes(self.target, self.settings)
         return self.probes
@@ -362,7 +367,8 @@ def remediation_context(state: RunState, item: pytest.Item) -> dict[str, Any]:
     target = state.target
     assert target is not None
     context: dict[str, Any] = dict(target.names())
-    context.update(state.get_probes().known_versions())
+    # the versions observed so far; without probes (no network check ran) the local ones
+    context.update(state.probes.known_versions() if state.probes is not None else known_versions(None, {}))
     group = next((m.name for m in item.iter_markers() if m.name in GROUP_MARKERS), None)
     rerun = ["pytest", "--target", target.source]
     if state.settings.dns_server is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from raycheck.cluster.view import ClusterView
 from raycheck.kuberay import head_service_state
 from raycheck.observation import Observation, ms
-from raycheck.probes import Probes, local_ray_version, python_minor
+from raycheck.probes import Probes
+from raycheck.versions import local_ray_version, python_minor
 from raycheck.probes.dns import ResolvConf, describe_failure, walk_search_path
 
 

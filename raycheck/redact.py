@@ -22,9 +22,20 @@ _SECRET_ENV = re.compile(r"(?i)(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY)
 _MIN_SECRET_LENGTH = 6
 
 
+_cache: tuple[dict[Any, Any] | None, list[str]] = (None, [])
+
+
 def _secret_env_values() -> list[str]:
-    return sorted((v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= _MIN_SECRET_LENGTH),
-                  key=len, reverse=True)
+    """Values of secret-looking variables, longest first; recomputed only when the environment
+    changes (comparing CPython's raw environ dict costs microseconds; scanning it, 60 µs a call)."""
+    global _cache
+    raw = getattr(os.environ, "_data", None)
+    if raw is not None and raw == _cache[0]:
+        return _cache[1]
+    values = sorted((v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= _MIN_SECRET_LENGTH),
+                    key=len, reverse=True)
+    _cache = (dict(raw) if raw is not None else None, values)
+    return values
 
 
 def redact_text(text: str) -> str:

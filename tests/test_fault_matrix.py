@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from raycheck.dnszone import DnsZoneServer, Zone, zone_from_objects
-from raycheck.sandbox import HeadPorts, RayHead, scenario_for_head, seed_target
+from raycheck.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
 from tests.apiserver import FakeApiServer, Fault
 from tests.conftest import HEAD, SuiteRun
 from tests.support import (
@@ -154,10 +154,11 @@ def _head_killed_after_handshake(bench: Bench) -> Setup:
                 os.killpg(int(os.environ["DOOMED_HEAD_PGID"]), signal.SIGKILL)
         """))
     resolv = bench.tmp_path / "resolv.conf"
-    resolv.write_text(Path(bench.healthy["raycheck"]["resolv_conf"]).read_text())
-    target = seed_target(head.ports.client, head.ports.dashboard, head.ports.gcs, resolv)
-    objects = scenario_for_head(copy.deepcopy(bench.fixture("seed_state")), *HEAD, {"client": head.ports.client, "dashboard": head.ports.dashboard,
-                                                 "gcs-server": head.ports.gcs})
+    resolv.write_text(pod_resolv_conf("swe-ai-fleet", "127.0.0.1"))
+    ports = head.ports
+    target = seed_target(ports.client, ports.dashboard, ports.gcs, resolv)
+    objects = scenario_for_head(copy.deepcopy(bench.fixture("seed_state")), *HEAD,
+                                {"client": ports.client, "dashboard": ports.dashboard, "gcs-server": ports.gcs})
     return Setup(target, ("-m", "connectivity or deep", "-p", "kill_head_after_handshake", "--deep-timeout=30"),
                  dns=bench.dns(objects),
                  env={"PYTHONPATH": str(plugin.parent), "DOOMED_HEAD_PGID": str(os.getpgid(head.proc.pid))})
@@ -520,4 +521,4 @@ def test_fault(row: Row, request: pytest.FixtureRequest, run_suite, tmp_path: Pa
         assert title in check["remediation"]["title"], check["remediation"]["title"]
     if row.more is not None:
         row.more(run, bench)
-    request.node.user_properties.append(("wall_s", round(run.wall_s, 2)))
+    print(f"{row.name}: {run.wall_s:.1f} s of {row.budget_s:g} s")  # the figures, with -s

@@ -12,11 +12,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
-
-import urllib3
+from typing import TYPE_CHECKING, Any
 
 from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.selectors import equality
@@ -127,6 +123,8 @@ class LiveSource:
 
     def _send(self, method: str, path: str, params: list[tuple[str, Any]], query: Query | None,
               body: Object | None) -> Object:
+        import urllib3  # here, not at the top: a run without live state does not pay its 20 ms import
+
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"

@@ -7,26 +7,13 @@ ask the network once per run.
 
 from __future__ import annotations
 
-import platform
 from functools import cached_property
-from importlib import metadata
 
 from raycheck.config import Settings, Target
 from raycheck.observation import Observation
 from raycheck.probes import http, ray_client, tcp
 from raycheck.probes.dns import DnsProbe, Lookup, describe_failure, in_cluster
-
-
-def local_ray_version() -> str | None:
-    """The Ray installed beside raycheck, read from package metadata (importing ray is slow)."""
-    try:
-        return metadata.version("ray")
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def python_minor(version: str | None) -> str | None:
-    return ".".join(version.split(".")[:2]) if version else None
+from raycheck.versions import known_versions
 
 
 class Probes:
@@ -136,20 +123,6 @@ class Probes:
 
     def known_versions(self) -> dict[str, str]:
         """Local and (as far as already observed) cluster versions, for messages and remediation."""
-        local_python = platform.python_version()
-        versions = {"local_ray_version": local_ray_version() or "not installed", "local_python_version": local_python}
-        cluster_ray = cluster_python = None
-        if "dashboard_version" in self.__dict__:
-            _, body = self.dashboard_version
-            cluster_ray = (body or {}).get("ray_version")
-        if "handshake" in self.__dict__:
-            figures = self.handshake.figures
-            cluster_ray = cluster_ray or figures.get("cluster_ray_version")
-            cluster_python = figures.get("cluster_python_version")
-        versions["cluster_ray_version"] = cluster_ray or local_ray_version() or "2.49.2"
-        versions["cluster_python_version"] = cluster_python or "unknown"
-        py = python_minor(cluster_python or local_python) or "3.11"
-        versions["ray_image"] = f"rayproject/ray:{versions['cluster_ray_version']}-py{py.replace('.', '')}"
-        local_tag = (python_minor(local_python) or "3.11").replace(".", "")
-        versions["client_python_image"] = f"rayproject/ray:{versions['cluster_ray_version']}-py{local_tag}"
-        return versions
+        body = self.dashboard_version[1] if "dashboard_version" in self.__dict__ else None
+        figures = self.handshake.figures if "handshake" in self.__dict__ else {}
+        return known_versions(body, figures)
