@@ -19,6 +19,7 @@ class ClusterView:
         self.target = target
         self._cache: dict[tuple[Any, ...], list[Object]] = {}
         self._failed: dict[tuple[Any, ...], ClusterReadError] = {}  # asked once: a slow list costs one timeout
+        self._seen: dict[tuple[str, str | None, str], Object] = {}  # every object any list returned, by name
 
     @property
     def live(self) -> bool:
@@ -36,9 +37,17 @@ class ClusterView:
             except ClusterReadError as exc:
                 self._failed[key] = exc
                 raise
+            for obj in self._cache[key]:
+                meta = obj.get("metadata") or {}
+                self._seen[(kind, meta.get("namespace"), meta.get("name", ""))] = obj
         return self._cache[key]
 
     def get(self, kind: str, namespace: str | None, name: str) -> Object | None:
+        """One object by name: from a list already made in this run (the GPU nodes listed by label,
+        say), else asked for by name."""
+        seen = self._seen.get((kind, namespace, name))
+        if seen is not None:
+            return seen
         found = self.list(kind, namespace, fields={"metadata.name": name})
         return found[0] if found else None
 
