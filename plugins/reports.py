@@ -28,6 +28,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if session.exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         return
+    if session.config.option.collectonly:  # nothing ran: the last real run's reports stay
+        return
     report = build_report(
         target=state.target.summary(),
         started=state.started,

@@ -181,3 +181,14 @@ def test_port(verdict):
 def test_tests_without_checks_write_no_report(project):
     result, report = run(project, "def test_plain():\n    assert True\n")
     assert result.ret == 0 and report is None
+
+
+def test_collect_only_writes_no_report(project):
+    """``--co`` runs nothing: the last real run's reports must not be replaced by an empty one."""
+    result, report = run(project, '''
+@pytest.mark.check("port.client", severity="critical")
+def test_port(verdict):
+    verdict(Observation(True, "open"))
+''', "--co")
+    assert result.ret == 0 and "test_port" in result.stdout.str()
+    assert report is None and not (project.path / "out").exists()
