@@ -1,10 +1,12 @@
-# raycheck: `make test` (the project's own tests) and `make sandbox` (the suite against a local
-# Ray head, DNS server and the seed scenario). Both create .venv/ from the pinned lock when it is
-# missing or stale.
+# raycheck: `make test` (the project's own tests), `make sandbox` (the suite against a local
+# Ray head, DNS server and the seed scenario) and `make bench` (benchmarks/results.json and
+# docs/BENCHMARKS.md; BENCH_ARGS="--runs 9" for more runs). All create .venv/ from the pinned
+# lock when it is missing or stale.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: test sandbox venv bench clean
 
@@ -20,6 +22,9 @@ test: $(STAMP)
 
 sandbox: $(STAMP)
 	$(VENV)/bin/python -m raycheck.sandbox -- $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/*.json reports/*.md reports/*.xml

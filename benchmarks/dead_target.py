@@ -1,81 +1,91 @@
-"""Time to a diagnosis on a dead Ray address: raycheck vs plain ``ray.init``.
+"""Time to a diagnosis on a dead Ray address: ``pytest -m connectivity`` vs a plain ``ray.init``.
 
-Run: ``.venv/bin/python benchmarks/dead_target.py [--runs N] [--skip-plain]``.
-Addresses: a refused port, a port that accepts and never answers, and an unresolvable name
-(loopback DNS answering NXDOMAIN). For each: the median wall time of
-``pytest -m connectivity --target t.yaml`` over N runs, the time of ``python -c pass`` (the
-interpreter start it includes), and one plain ``ray.init("ray://...")`` for comparison.
-Writes ``benchmarks/out/dead_target.json``.
+What a user does today on a dead address is ``ray.init("ray://...")`` and wait: Ray Client
+retries for about 30 s before it raises. Addresses measured, all on loopback:
+
+* ``refused``: nothing listens on the client port;
+* ``silent``: the port accepts the TCP connection and never answers (a stuck proxy), with the
+  default 3 s probe timeout, and ``silent-1s``: the same with ``--probe-timeout=1``;
+* ``unresolvable``: the head's cluster name, answered NXDOMAIN by a loopback DNS server
+  (``--dns-server``; the plain ``ray.init`` asks the system resolver, which answers the same).
+
+The dashboard port is a refused port in every target, so a Ray head that someone else runs on
+8265 cannot answer for the dead one. raycheck runs ``ctx.runs`` times; each plain ``ray.init``
+takes about 30 s, so it runs ``ctx.slow_runs`` times (once by default, none with ``--quick``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
+from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import PYTHON, ROOT, Context, outcomes, pytest_command, ratio, read_report, suite_env, summary, timed
+
 sys.path.insert(0, str(ROOT))
 
 from raycheck.dnszone import DnsZoneServer, Zone  # noqa: E402
 from tests.support import SilentPort, refused_port  # noqa: E402
 
-
-def timed(command: list[str], timeout: float = 120) -> tuple[float, int]:
-    start = time.monotonic()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=timeout)
-    return time.monotonic() - start, proc.returncode
+HEAD_NAME = "ray-gpu-head-svc.ray.svc.cluster.local"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--skip-plain", action="store_true", help="do not run the ~30 s plain ray.init baselines")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="raycheck-bench-"))
+def _target(address: str, dashboard_port: int) -> dict[str, Any]:
+    return {"ray": {"address": address, "namespace": "ray", "cluster_name": "ray-gpu"},
+            "raycheck": {"ports": {"dashboard": dashboard_port}}}
+
+
+def _raycheck(ctx: Context, name: str, target: dict[str, Any], extra: list[str]) -> dict[str, Any]:
+    """``ctx.runs`` runs of ``-m connectivity`` against one dead target: wall times and outcomes."""
+    folder = ctx.work / "dead" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "target.yaml").write_text(yaml.safe_dump(target))
+    command = pytest_command("-m", "connectivity", f"--target={folder / 'target.yaml'}",
+                             f"--report-dir={folder / 'reports'}", *extra)
+    runs = [timed(command, suite_env(ctx.work / "home"), timeout=120) for _ in range(ctx.runs)]
+    return {"raycheck_s": summary([r.wall_s for r in runs]), "exit_status": sorted({r.status for r in runs}),
+            "outcomes": outcomes(read_report(folder / "reports"))}
+
+
+def plain_ray_init(ctx: Context, address: str) -> dict[str, Any] | None:
+    """``python -c "import ray; ray.init(address)"``, ``ctx.slow_runs`` times; None when skipped."""
+    if ctx.slow_runs == 0:
+        return None
+    runs = [timed([PYTHON, "-c", f"import ray; ray.init({address!r})"], suite_env(ctx.work / "home"), timeout=300)
+            for _ in range(ctx.slow_runs)]
+    last = (runs[-1].stderr.strip().splitlines() or ["no output"])[-1]
+    return {**summary([r.wall_s for r in runs]), "exit_status": sorted({r.status for r in runs}),
+            "last_error_line": last[:300]}
+
+
+def measure(ctx: Context) -> dict[str, Any]:
+    """Every dead-address case: raycheck's median, the plain ``ray.init``, their ratio."""
     silent = SilentPort()
     dns = DnsZoneServer(Zone()).start()  # an empty zone: every name is NXDOMAIN
+    dashboard = refused_port()
+    silent_address = f"ray://127.0.0.1:{silent.port}"
     cases = {
         "refused": (f"ray://127.0.0.1:{refused_port()}", []),
-        "silent": (f"ray://127.0.0.1:{silent.port}", []),
-        "unresolvable": ("ray://ray-gpu-head-svc.ray.svc.cluster.local:10001", [f"--dns-server={dns.address}"]),
+        "silent": (silent_address, []),
+        "silent-1s": (silent_address, ["--probe-timeout=1"]),
+        "unresolvable": (f"ray://{HEAD_NAME}:10001", [f"--dns-server={dns.address}"]),
     }
-    interpreter = statistics.median(timed([sys.executable, "-c", "pass"])[0] for _ in range(args.runs))
-    results = {"interpreter_start_s": round(interpreter, 3), "runs": args.runs, "cases": {}}
+    results: dict[str, Any] = {"cases": {}}
+    plain_by_address: dict[str, dict[str, Any] | None] = {}
     try:
         for name, (address, extra) in cases.items():
-            target = work / f"{name}.yaml"
-            target.write_text(yaml.safe_dump({"ray": {"address": address, "namespace": "ray",
-                                                      "cluster_name": "ray-gpu"}}))
-            command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "connectivity",
-                       f"--target={target}", f"--report-dir={work / name}", *extra]
-            times, statuses = zip(*(timed(command) for _ in range(args.runs)))
-            case = {"raycheck_median_s": round(statistics.median(times), 3), "raycheck_max_s": round(max(times), 3),
-                    "exit_status": sorted(set(statuses)),
-                    "outcomes": {c["id"]: c["outcome"] for c in
-                                 json.loads((work / name / "raycheck.json").read_text())["checks"]}}
-            if not args.skip_plain:
-                plain_address = address if name != "unresolvable" else address
-                plain, _ = timed([sys.executable, "-c", f"import ray; ray.init({plain_address!r})"], timeout=300)
-                case["plain_ray_init_s"] = round(plain, 3)
-                case["speedup"] = round(plain / case["raycheck_median_s"], 1)
+            case = {"address": address, "args": extra, **_raycheck(ctx, name, _target(address, dashboard), extra)}
+            if address not in plain_by_address:
+                plain_by_address[address] = plain_ray_init(ctx, address)
+            plain = plain_by_address[address]
+            case["plain_ray_init_s"] = plain
+            if plain is not None:
+                case["speedup"] = ratio(plain["median"], case["raycheck_s"]["median"], 1)
             results["cases"][name] = case
-            print(name, json.dumps(case), flush=True)
+            print(f"  dead target {name}: {case['raycheck_s']['median']} s"
+                  + (f" vs plain ray.init {plain['median']} s" if plain else ""), flush=True)
     finally:
         silent.close()
         dns.stop()
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dead_target.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    return results

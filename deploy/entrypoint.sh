@@ -5,8 +5,9 @@
 # pytest (e.g. -m connectivity, -m gate --with-manifests /manifests, --fail-on warning).
 set -eu
 cd "$(dirname "$0")/.."
-# The capacity model's Hypothesis properties test raycheck itself, not the cluster: not run here.
-exec python -m pytest -p no:cacheprovider --ignore=suites/capacity/test_properties.py \
+# The capacity model's Hypothesis properties test raycheck itself, not the cluster: not run here,
+# and Hypothesis' pytest plugin (0.2 s at every start) not loaded.
+exec python -m pytest -p no:cacheprovider -p no:hypothesispytest --ignore=suites/capacity/test_properties.py \
   --target="${RAYCHECK_TARGET:-/etc/raycheck/target.yaml}" \
   --report-dir="${RAYCHECK_REPORT_DIR:-/reports}" \
   --json-line "$@"

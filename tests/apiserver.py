@@ -83,6 +83,7 @@ class FakeApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as a real API server: no 40 ms delayed-ACK wait per answer
 
             def do_GET(self) -> None:  # noqa: N802
                 outer._handle(self, "GET")

@@ -149,7 +149,8 @@ def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
         # than the 15 s default; tests about the deadline pass their own, which comes later and wins.
         command += ["--handshake-timeout=60", *args]
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("RAYCHECK_")}
-        for name in ("KUBERNETES_SERVICE_HOST", "KUBECONFIG"):
+        # PYTHONDONTWRITEBYTECODE (set on some machines) would make every run recompile Hypothesis
+        for name in ("KUBERNETES_SERVICE_HOST", "KUBECONFIG", "PYTHONDONTWRITEBYTECODE"):
             run_env.pop(name, None)
         run_env["HOME"] = str(tmp_path)  # no ~/.kube/config of the developer's is ever used
         run_env.update(env or {})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-HANDSHAKE_CHILD = b"raycheck.probes.ray_handshake_child"
+HANDSHAKE_CHILD = b"ray_handshake_child.py"
 
 
 def processes() -> list[tuple[int, int, int, bytes]]:

@@ -54,7 +54,7 @@ def _children_alive() -> list[str]:
                 cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
             except OSError:
                 continue
-            if ray_client.CHILD_MODULE in cmdline:
+            if ray_client.CHILD_SCRIPT.name in cmdline:
                 alive.append(pid)
     return alive
 

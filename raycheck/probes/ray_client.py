@@ -20,7 +20,10 @@ from typing import Any
 
 from raycheck.observation import Observation, ms
 
-CHILD_MODULE = "raycheck.probes.ray_handshake_child"
+# Started by path, not with -m: importing the raycheck.probes package first (config, YAML,
+# dnspython) would add 0.1-0.2 s to every handshake. -P keeps the script's own folder off
+# sys.path, where probes/http.py would shadow the standard library's http for Ray.
+CHILD_SCRIPT = Path(__file__).with_name("ray_handshake_child.py")
 _MISMATCH = re.compile(
     r"cluster was started with:\s*Ray: (?P<cluster_ray>\S+)\s*Python: (?P<cluster_python>\S+)"
     r".*?started with:\s*Ray: (?P<local_ray>\S+)\s*Python: (?P<local_python>\S+)",
@@ -40,11 +43,9 @@ def handshake(address: str, deadline: float, gpu_tasks: int = 0) -> Observation:
     With ``gpu_tasks``, the child also runs that many ``num_gpus=1`` tasks (the deep GPU probe)."""
     start = time.monotonic()
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     proc = subprocess.Popen(
-        [sys.executable, "-m", CHILD_MODULE, address, str(gpu_tasks), str(max(1.0, deadline - 5))],
+        [sys.executable, "-P", str(CHILD_SCRIPT), address, str(gpu_tasks), str(max(1.0, deadline - 5))],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, start_new_session=True,
     )

@@ -1,6 +1,7 @@
 """Child process of the handshake probe: ``ray.init`` once, print one JSON line, exit.
 
-Run as ``python -m raycheck.probes.ray_handshake_child ray://host:port``; its parent owns the
+Run as ``python -P .../ray_handshake_child.py ray://host:port`` (it imports nothing of raycheck);
+its parent owns the
 deadline and kills this process group when it passes.
 """
 
