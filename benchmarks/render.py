@@ -385,6 +385,45 @@ def properties_section(props: Results | None) -> str:
     ])
 
 
+def missed_section(m: Results) -> str:
+    """Each missed goal: what was found with the profiler and fixed, and why the rest stays."""
+    lines = ["## Missed goals, and why", ""]
+    dead = m.get("dead_target")
+    if dead and "silent" in dead["cases"]:
+        silent = dead["cases"]["silent"]
+        plain = silent["plain_ray_init_s"]["median"]
+        lines.append(
+            f"* **Silent port, 10×.** A port that accepts and never speaks can only be diagnosed by waiting: the "
+            f"gRPC greeting is awaited for `--probe-timeout`, 3 s by default (a contract in `DESIGN.md`; shorter "
+            f"risks false failures on a slow cross-zone link). With no other cost at all the ratio would be "
+            f"{plain / 3:.1f}×; the measured {silent['speedup']:.1f}× is that wait plus pytest's start. With "
+            "`--probe-timeout=1` the same diagnosis meets the goal (row above). The goal is right for the "
+            "other faults, which need no wait.")
+    healthy = m.get("healthy")
+    if healthy and "no_bytecode" in healthy["environments"]:
+        lines.append(
+            "* **Healthy run without a bytecode cache.** This row reproduces the deploy image as it was "
+            "(bytecode removed, none written on a read-only filesystem): every start compiled pytest, "
+            "Hypothesis and Ray. Found here, fixed in `deploy/Dockerfile`: the image now compiles its bytecode "
+            "and pytest's rewritten modules at build time, and the CronJob's entrypoint neither collects the "
+            "property tests nor loads Hypothesis' plugin, so the image starts like the cached row. (No container "
+            "runtime on this machine: the image itself is not timed.)")
+    plugins = m.get("plugin_overhead")
+    if plugins and plugins["overhead_pct"] >= PLUGIN_GOAL_PCT:
+        lines.append(
+            f"* **Plugin overhead, {PLUGIN_GOAL_PCT:g} %.** Profiled with cProfile on this benchmark: it was +93 % "
+            "(0.71 s): reading Ray's package metadata at every rendered remediation (0.48 s of the profile), "
+            "scanning the environment for secret values at every redacted string (0.36 s), PyYAML's pure-Python "
+            "loader for the catalog (50 ms) and importing urllib3 and dnspython in every run. All four are fixed "
+            f"(cached, cached until the environment changes, libyaml, imported when used). What is left, "
+            f"{plugins['per_test_ms']:.1f} ms a check with the fixed costs, is the plugins' job: a remediation "
+            "rendered for each failure, the preconditions and verdict around each check, five report files. "
+            "Against checks that take no time at all that cannot be 5 %; against real checks it is: on the "
+            "healthy connectivity run (section 2) everything besides pytest's start and the probes, reports "
+            "included, is within the noise of the by-difference row.")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def render(results: Results) -> str:
     m = results["measurements"]
     summary_table = table(["Measurement", "raycheck (median)", "Baseline (median)", "Ratio", "Goal", "Result"],
@@ -407,6 +446,7 @@ def render(results: Results) -> str:
         ".venv/bin/python benchmarks/run.py --render              # this file again from results.json\n```",
         machine_section(results),
         "## Summary\n\n" + summary_table,
+        missed_section(m),
         dead_section(m.get("dead_target"), m),
         healthy_section(m.get("healthy")),
         plugin_section(m.get("plugin_overhead")),
