@@ -35,17 +35,8 @@ from harness import PYTHON, ROOT, Context, outcomes, pytest_command, ratio, read
 sys.path.insert(0, str(ROOT))
 
 from tests.apiserver import FakeApiServer, Request  # noqa: E402
+from tests.test_k8s_suite import TARGET  # noqa: E402  (the seed's target, as the suite tests use it)
 
-TARGET = """\
-ray:
-  address: "ray://ray-gpu-head-svc.ray.svc.cluster.local:10001"
-  namespace: ray
-  cluster_name: ray-gpu
-raycheck:
-  client_namespace: swe-ai-fleet
-  service_account: workspace-runner-sa
-  dashboard_alias: internal-ray-dashboard
-"""
 NAIVE = """\
 import json, sys, time
 from kubernetes import client, config
