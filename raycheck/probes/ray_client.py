@@ -20,10 +20,12 @@ from typing import Any
 
 from raycheck.observation import Observation, ms
 
-# Started by path, not with -m: importing the raycheck.probes package first (config, YAML,
-# dnspython) would add 0.1-0.2 s to every handshake. -P keeps the script's own folder off
-# sys.path, where probes/http.py would shadow the standard library's http for Ray.
+# Run from its path, not with -m: importing the raycheck.probes package first (config, YAML,
+# dnspython) would add 0.1-0.2 s to every handshake. Not as `python script.py` either: that puts
+# the script's folder first on sys.path, where probes/http.py would shadow the standard library's
+# http for Ray (and -P, which prevents it, needs Python 3.11; images may be built on the cluster's 3.10).
 CHILD_SCRIPT = Path(__file__).with_name("ray_handshake_child.py")
+_RUN_CHILD = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 _MISMATCH = re.compile(
     r"cluster was started with:\s*Ray: (?P<cluster_ray>\S+)\s*Python: (?P<cluster_python>\S+)"
     r".*?started with:\s*Ray: (?P<local_ray>\S+)\s*Python: (?P<local_python>\S+)",
@@ -45,7 +47,7 @@ def handshake(address: str, deadline: float, gpu_tasks: int = 0) -> Observation:
     env = dict(os.environ)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     proc = subprocess.Popen(
-        [sys.executable, "-P", str(CHILD_SCRIPT), address, str(gpu_tasks), str(max(1.0, deadline - 5))],
+        [sys.executable, "-c", _RUN_CHILD, str(CHILD_SCRIPT), address, str(gpu_tasks), str(max(1.0, deadline - 5))],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, start_new_session=True,
     )

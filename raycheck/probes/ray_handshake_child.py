@@ -1,8 +1,7 @@
 """Child process of the handshake probe: ``ray.init`` once, print one JSON line, exit.
 
-Run as ``python -P .../ray_handshake_child.py ray://host:port`` (it imports nothing of raycheck);
-its parent owns the
-deadline and kills this process group when it passes.
+Run from its path by ``ray_client.handshake`` (``runpy``; it imports nothing of raycheck); its
+parent owns the deadline and kills this process group when it passes.
 """
 
 from __future__ import annotations
