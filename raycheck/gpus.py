@@ -124,8 +124,8 @@ def ray_total(resources: dict[str, Any], expected: int | None, cluster: dict[str
 def worker_visible(obs: Observation, count: int) -> Observation:
     """Judge the deep probe: every task got a GPU, and no two Ray GPUs are one physical card."""
     if not obs.ok:
-        cause = "head-gone" if obs.cause == "head-gone" else "tasks-failed"
-        return Observation(False, f"the GPU tasks did not complete: {obs.message}", cause=cause)
+        cause = obs.cause if obs.cause in ("head-gone", "server-init") else "tasks-failed"
+        return Observation(False, f"the GPU tasks did not complete: {obs.message}", cause=cause, figures=obs.figures)
     if obs.data.get("gpu_error"):
         return Observation(False, f"{count} num_gpus=1 tasks did not finish ({obs.data['gpu_error']}): the GPUs are "
                            "busy, or no worker can take a GPU task", cause="tasks-failed")

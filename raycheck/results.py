@@ -45,6 +45,7 @@ class CheckResult:
             "duration_s": round(self.duration_s, 4),
             "message": self.message,
             "blocked_by": self.blocked_by,
+            "cause": self.cause,
             "remediation": self.remediation.as_dict() if self.remediation else None,
         }
 

@@ -1,7 +1,8 @@
 """Run the suite many times in one process and record what it holds after each run.
 
-``python -m tests.soak RUNS -- PYTEST_ARGS...`` prints one JSON line per run: exit status, open file
-descriptors, threads, live child processes, handshake processes anywhere on the machine, and RSS.
+``python -m tests.soak RUNS -- PYTEST_ARGS...`` prints one JSON line per run: exit status, the checks
+that did not pass (id, outcome, cause: from the run's ``raycheck.json``), open file descriptors,
+threads, live child processes, handshake processes anywhere on the machine, and RSS.
 A scheduled raycheck runs hundreds of times; whatever one run leaks, these lines show growing.
 Imported modules are kept between runs (dropping them, as pytester does, makes every run import
 the libraries again and grows the process by ~14 MiB a run that is not raycheck's).
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,13 +42,24 @@ def processes() -> list[tuple[int, int, int, bytes]]:
     return found
 
 
-def sample(status: int, wall_s: float) -> dict[str, float | int]:
+def problems(report_dir: Path) -> list[list[str | None]]:
+    """[id, outcome, cause] of every check of the last run that neither passed nor was skipped."""
+    try:
+        checks = json.loads((report_dir / "raycheck.json").read_text())["checks"]
+    except (OSError, ValueError, KeyError) as exc:
+        return [["report", "unreadable", str(exc)]]
+    return [[c["id"], c["outcome"], c.get("cause")] for c in checks if c["outcome"] not in ("passed", "skipped")]
+
+
+def sample(status: int, wall_s: float, report_dir: Path) -> dict[str, Any]:
+    found = problems(report_dir)
     gc.collect()
     procs = processes()
     me = os.getpid()
     rss_pages = int(Path("/proc/self/statm").read_text().split()[1])
     return {
         "status": status,
+        "problems": found,
         "wall_s": round(wall_s, 3),
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": threading.active_count(),
@@ -58,11 +71,12 @@ def sample(status: int, wall_s: float) -> dict[str, float | int]:
 
 
 def main(runs: int, args: list[str]) -> None:
+    report_dir = Path(next(a for a in args if a.startswith("--report-dir=")).split("=", 1)[1])
     for _ in range(runs):
         start = time.monotonic()
         status = pytest.main(["-q", "-p", "no:cacheprovider", *args])
         wall = time.monotonic() - start
-        print(json.dumps(sample(int(status), wall)), flush=True)
+        print(json.dumps(sample(int(status), wall, report_dir)), flush=True)
 
 
 if __name__ == "__main__":

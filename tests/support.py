@@ -5,6 +5,7 @@ Each is a real socket on loopback; none is a Python mock of a probe.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -130,14 +131,18 @@ class FakeDashboard(_Closing):
 
 class FakeRayClientServer(_Closing):
     """A gRPC server speaking the Ray Client protocol (Ray's own generated stubs) that answers the
-    handshake as a head running another Python would: the real ``ray.init`` then refuses it.
+    handshake as a head running another Python would (the real ``ray.init`` then refuses it), or,
+    given ``init_failure``, as a head whose proxier could not start the per-client server: from
+    the ``fail_from``-th connection on, its ``init`` answer is not ok and carries that text, as the
+    proxier sends its traceback. ``resources`` is what it reports as the cluster's (and available).
 
-    Only the calls of a handshake are served: the ping, the data stream's ``init``,
-    ``connection_info`` and cleanup, and an idle log stream. A Python minor version different from
+    Only the calls of a handshake are served: the cluster info, the usage record ``ray.init`` puts,
+    the data stream's ``init``, ``connection_info`` and cleanup, and an idle log stream. A Python minor version different from
     the client's cannot be produced with a real head here (one interpreter on the machine).
     """
 
-    def __init__(self, python_version: str, ray_version: str | None = None) -> None:
+    def __init__(self, python_version: str, ray_version: str | None = None, init_failure: str | None = None,
+                 fail_from: int = 1, resources: dict[str, float] | None = None) -> None:
         from concurrent import futures
 
         import grpc
@@ -148,16 +153,26 @@ class FakeRayClientServer(_Closing):
         info = pb.ConnectionInfoResponse(num_clients=1, python_version=python_version,
                                          ray_version=ray_version or ray.__version__, ray_commit=ray.__commit__)
 
+        types = pb.ClusterInfoType
+        answers = {types.CLUSTER_RESOURCES: resources or {}, types.AVAILABLE_RESOURCES: resources or {},
+                   types.NODES: []}
+        inits = itertools.count(1)
+
         class Driver(rpc.RayletDriverServicer):
             def ClusterInfo(self, request, context):  # noqa: N802 (gRPC's name)
-                return pb.ClusterInfoResponse(json="{}")
+                return pb.ClusterInfoResponse(json=json.dumps(answers.get(request.type, {})))
+
+            def KVPut(self, request, context):  # noqa: N802 (ray.init records library usage here)
+                return pb.KVPutResponse(already_exists=False)
 
         class Data(rpc.RayletDataStreamerServicer):
             def Datapath(self, request_iterator, context):  # noqa: N802
                 for request in request_iterator:
                     kind = request.WhichOneof("type")
                     if kind == "init":
-                        yield pb.DataResponse(req_id=request.req_id, init=pb.InitResponse(ok=True))
+                        failing = init_failure is not None and next(inits) >= fail_from
+                        yield pb.DataResponse(req_id=request.req_id, init=pb.InitResponse(
+                            ok=not failing, msg=init_failure if failing else ""))
                     elif kind == "connection_info":
                         yield pb.DataResponse(req_id=request.req_id, connection_info=info)
                     elif kind == "connection_cleanup":

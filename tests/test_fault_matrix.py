@@ -18,6 +18,7 @@ import contextlib
 import copy
 import json
 import os
+import platform
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,6 +228,48 @@ def _more_python_mismatch(run: SuiteRun, bench: Bench) -> None:
     assert blocked_by(run, "ray.client-handshake") == "ray.version-match"
 
 
+# The proxier's answer when the per-client server it forked never opened its port (Ray 2.49's
+# proxier.py, the traceback shortened): what ray.init then raises as "Initialization failure from server".
+PROXIER_TRACEBACK = """Traceback (most recent call last):
+  File "/home/ray/anaconda3/lib/python3.11/site-packages/ray/util/client/server/proxier.py", line 710, in Datapath
+    raise RuntimeError(
+RuntimeError: Proxy failed to Connect to backend! Check `ray_client_server.err` and `ray_client_server_23017.err` \
+on the head node of the cluster for the relevant logs. By default these are located at /tmp/ray/session_latest/logs.
+"""
+
+
+def _server_init_fails(bench: Bench) -> Setup:
+    """A Ray Client server whose proxier answers the handshake's init with its traceback."""
+    fake = bench.close_later(FakeRayClientServer(python_version=platform.python_version(),
+                                                 init_failure=PROXIER_TRACEBACK))
+    target, dns = bench.client_at(fake.port, bench.with_dashboard())
+    return Setup(target, ("-m", "connectivity"), dns)
+
+
+def _more_server_init(run: SuiteRun, bench: Bench) -> None:
+    check = run.check("ray.client-handshake")
+    assert "RuntimeError: Proxy failed to Connect to backend!" in check["message"], check
+    commands = [step["command"] for step in check["remediation"]["steps"]]
+    assert any("ray_client_server_*.err" in c and "ray.io/cluster=ray-gpu,ray.io/node-type=head" in c
+               for c in commands), commands
+    assert any("pgrep -fc mode=specific-server" in c and "kubectl top pod -n ray -l ray.io/cluster=ray-gpu" in c
+               for c in commands), commands
+
+
+def _server_init_fails_on_deep(bench: Bench) -> Setup:
+    """The first connection (the handshake) is served; the deep GPU probe's, the second, is not."""
+    fake = bench.close_later(FakeRayClientServer(python_version=platform.python_version(), resources={"GPU": 2.0},
+                                                 init_failure=PROXIER_TRACEBACK, fail_from=2))
+    target, dns = bench.client_at(fake.port, bench.with_dashboard())
+    return Setup(target, ("-m", "connectivity or deep"), dns)
+
+
+def _more_server_init_on_deep(run: SuiteRun, bench: Bench) -> None:
+    check = run.check("gpu.worker-visible")
+    assert "RuntimeError: Proxy failed to Connect to backend!" in check["message"], check
+    assert any("pgrep -fc mode=specific-server" in step["command"] for step in check["remediation"]["steps"])
+
+
 def _handshake_hangs(bench: Bench) -> Setup:
     """The address names a gRPC port that is not a Ray Client server (the GCS): ray.init hangs."""
     healthy = bench.healthy
@@ -407,6 +450,13 @@ ROWS = [
         _python_mismatch, {"ray.version-match": "failed", "ray.client-handshake": "blocked"},
         {"ray.version-match": ("critical", "Ray Client needs the same Python major.minor")}, 1, 60,
         more=_more_python_mismatch),
+    Row("server-init-fails", "the head's proxier cannot start the per-client server (answers init with a traceback)",
+        _server_init_fails, {"ray.client-handshake": "failed"},
+        {"ray.client-handshake": ("critical", "could not start a Ray Client server")}, 1, 60, more=_more_server_init),
+    Row("server-init-fails-on-deep", "the head's proxier serves the handshake, then cannot start the deep probe's server",
+        _server_init_fails_on_deep, {"gpu.worker-visible": "failed"},
+        {"gpu.worker-visible": ("critical", "could not start a Ray Client server")}, 1, 60,
+        more=_more_server_init_on_deep),
     Row("handshake-hangs", "the Ray address names the GCS port (gRPC, not a Ray Client server)", _handshake_hangs,
         {"ray.client-handshake": "failed"}, {"ray.client-handshake": ("critical", "hung past its deadline")}, 1, 40,
         more=_more_hangs),

@@ -31,6 +31,9 @@ _MISMATCH = re.compile(
     r".*?started with:\s*Ray: (?P<local_ray>\S+)\s*Python: (?P<local_python>\S+)",
     re.S,
 )
+# What ``ray.init`` raises when the head's proxier took the connection but could not start (or
+# reach) the per-client server; the head's own traceback follows it in the message.
+_SERVER_FAILURE = "Initialization failure from server"
 
 
 def parse_version_mismatch(text: str) -> dict[str, str] | None:
@@ -89,11 +92,26 @@ def interpret(address: str, result: dict[str, Any], elapsed: float) -> Observati
                            f"{mismatch['cluster_ray']} / Python {mismatch['cluster_python']}, this client Ray "
                            f"{mismatch['local_ray']} / Python {mismatch['local_python']}",
                            cause="version-mismatch", figures=figures, data={**result, **mismatch}, elapsed_s=elapsed)
+    server_error = head_traceback_reason(error)
+    if server_error is not None:
+        figures["server_error"] = server_error
+        return Observation(False, f"ray.init({address!r}) failed after {ms(elapsed)}: the head took the connection "
+                           f"but could not start a Ray Client server for it: {server_error}",
+                           cause="server-init", figures=figures, data=result, elapsed_s=elapsed)
     first_line = error.splitlines()[0][:300] if error else "no error text"
     cause = "connection" if result.get("error_type") == "ConnectionError" else "error"
     return Observation(False, f"ray.init({address!r}) failed after {ms(elapsed)}: "
                        f"{result.get('error_type', 'Error')}: {first_line}", cause=cause, figures=figures,
                        data=result, elapsed_s=elapsed)
+
+
+def head_traceback_reason(error: str) -> str | None:
+    """The last line of the head's traceback in an ``Initialization failure from server`` error
+    (``RuntimeError: Proxy failed to Connect to backend! ...``), or None for any other error."""
+    if not error.startswith(_SERVER_FAILURE):
+        return None
+    lines = [line.strip() for line in error.splitlines()[1:] if line.strip()]
+    return lines[-1][:300] if lines else "the head gave no reason"
 
 
 def _num(key: str, value: Any) -> str:

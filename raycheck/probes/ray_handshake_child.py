@@ -61,7 +61,9 @@ def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0) -> d
             except Exception as exc:  # connected, but the tasks failed: that is the finding
                 result["gpu_error"] = f"{type(exc).__name__} after {task_timeout:g} s: {str(exc)[:300]}"
     except Exception as exc:  # every failure becomes data for the parent
-        result.update(ok=False, error_type=type(exc).__name__, error=str(exc)[:4000])
+        text = str(exc)  # a head's traceback ends with its reason: keep both ends of a long one
+        result.update(ok=False, error_type=type(exc).__name__,
+                      error=text if len(text) <= 4000 else f"{text[:1000]}\n...\n{text[-3000:]}")
     finally:
         try:
             ray.shutdown()
