@@ -135,15 +135,22 @@ def worker_visible(obs: Observation, count: int) -> Observation:
         return Observation(False, f"{len(blind) + count - len(tasks)} of {count} num_gpus=1 tasks saw no GPU "
                            f"(ray.get_gpu_ids() empty or CUDA_VISIBLE_DEVICES unset)", cause="no-gpu")
     physical: dict[str, list[str]] = {}
+    phantom: list[str] = []  # Ray GPU ids that no card answers to, where nvidia-smi listed the cards
     for t in tasks:
+        uuids = t.get("uuids")
         for gpu_id in t["gpu_ids"]:
-            uuids = t.get("uuids") or []
-            index = int(gpu_id) if gpu_id.isdigit() else -1
-            if 0 <= index < len(uuids):
-                physical.setdefault(uuids[index], []).append(f"{t['host']}#{gpu_id}")
+            card = physical_card(gpu_id, uuids)
+            if card is not None:
+                physical.setdefault(card, []).append(f"{t['host']}#{gpu_id}")
+            elif uuids is not None:
+                phantom.append(f"{t['host']}#{gpu_id} (nvidia-smi lists {len(uuids)})")
     nodes = len({t["node"] for t in tasks})
     seen = f"{count} num_gpus=1 tasks on {nodes} node{'s' if nodes != 1 else ''} each got a GPU " \
            f"(CUDA_VISIBLE_DEVICES {', '.join(sorted({t['cuda_visible_devices'] for t in tasks}))})"
+    if phantom:
+        return Observation(False, f"{seen}, but {len(phantom)} of them name a GPU the container does not have: "
+                           f"{', '.join(phantom[:4])}{' ...' if len(phantom) > 4 else ''}", cause="phantom",
+                           figures={"phantom": phantom[0].split(" ")[0], "phantom_count": str(len(phantom))})
     shared = {u: where for u, where in physical.items() if len(where) > 1}
     if shared:
         detail = "; ".join(f"{u[:16]}... serves {', '.join(w)}" for u, w in list(shared.items())[:3])
@@ -151,3 +158,17 @@ def worker_visible(obs: Observation, count: int) -> Observation:
                            cause="shared")
     identity = f"{len(physical)} distinct GPU UUIDs" if physical else "no nvidia-smi: physical identity not read"
     return Observation(True, f"{seen}; {identity}")
+
+
+def physical_card(gpu_id: str, uuids: list[str] | None) -> str | None:
+    """The UUID of the card behind a Ray GPU id, from the task's own nvidia-smi listing.
+
+    Ray's ids index the GPUs the container sees (nvidia-smi lists the same ones, in the same
+    order, whatever CUDA_VISIBLE_DEVICES says); a node started with CUDA_VISIBLE_DEVICES as UUIDs
+    gives the UUID itself. None: no listing, or no such card (num-gpus declared above the cards)."""
+    if not uuids:
+        return None
+    if gpu_id in uuids:
+        return gpu_id
+    index = int(gpu_id) if gpu_id.isdigit() else -1
+    return uuids[index] if 0 <= index < len(uuids) else None

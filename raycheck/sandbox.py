@@ -43,6 +43,12 @@ CLIENT_PORTS = [10001, *range(20001, 22999)]
 DASHBOARD_PORTS = [8265, *range(8266, 8999)]
 GCS_PORTS = [6379, *range(6380, 6999)]
 AGENT_PORTS = list(range(52365, 52999))
+# The head's own environment. Ray's client proxier forks a server per client while gRPC threads
+# are busy; gRPC's fork handlers then race them ("skipping fork() handlers") and now and then the
+# new server dies: the client gets "Initialization failure from server" after 30 s
+# (ray-project/ray#63202; raycheck reports it as cause server-init, with this as the workaround).
+# The proxier forks only to exec, so the handlers are not needed: off.
+HEAD_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "GRPC_ENABLE_FORK_SUPPORT": "0"}
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -84,8 +90,10 @@ class RayHead:
     signalling the group of ``ray start --block`` stops exactly this head.
     """
 
-    def __init__(self, ports: HeadPorts, workdir: Path, num_gpus: int = 8, num_cpus: int = 2) -> None:
+    def __init__(self, ports: HeadPorts, workdir: Path, num_gpus: int = 8, num_cpus: int = 2,
+                 env: dict[str, str] | None = None) -> None:
         self.ports = ports
+        self.env = env or {}  # on top of this process's environment; Ray's workers inherit it
         self.workdir = workdir
         self.num_gpus = num_gpus
         self.num_cpus = num_cpus
@@ -110,7 +118,7 @@ class RayHead:
         ]
 
     def start(self, ready_within: float = 120.0) -> "RayHead":
-        env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+        env = {**os.environ, **HEAD_ENV, **self.env}
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True)
@@ -126,8 +134,8 @@ class RayHead:
             self.stop()
             raise RuntimeError(f"the Ray head was not ready within {ready_within:g} s:\n{self.log_tail()}")
         # The first client of a fresh head waits for the proxier to start its server: serve one
-        # here (twice at most: on a busy machine the first specific server can miss its own
-        # startup deadline), so the head is ready for clients when this returns.
+        # here (twice at most, should the fork race of HEAD_ENV's note strike anyway), so the
+        # head is ready for clients when this returns.
         for _ in range(2):
             first = ray_client.handshake(f"ray://127.0.0.1:{self.ports.client}",
                                          max(5.0, deadline - time.monotonic()))

@@ -22,13 +22,37 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAD = ("ray", "ray-gpu-head-svc")
 
 
+# What the head's workers find as ``nvidia-smi``: the cards listed in GPU_CARDS, one UUID a line
+# (``gpu_cards`` writes it), or, without that file, a machine with no NVIDIA driver (as here).
+FAKE_NVIDIA_SMI = """#!/bin/sh
+[ -f "{cards}" ] || {{ echo "NVIDIA-SMI has failed: no NVIDIA driver" >&2; exit 9; }}
+cat "{cards}"
+"""
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
-    """A real ``ray start --head`` on loopback with 8 declared GPUs, shared by the whole session."""
-    head = RayHead(HeadPorts.pick(), tmp_path_factory.mktemp("ray-head"))
+    """A real ``ray start --head`` on loopback with 8 declared GPUs, shared by the whole session.
+
+    Its workers' PATH starts with a stand-in ``nvidia-smi`` (the one part a CPU machine lacks): the
+    deep GPU probe reads the cards behind Ray's GPU ids from it."""
+    workdir = tmp_path_factory.mktemp("ray-head")
+    smi = workdir / "bin" / "nvidia-smi"
+    smi.parent.mkdir()
+    smi.write_text(FAKE_NVIDIA_SMI.format(cards=workdir / "GPU_CARDS"))
+    smi.chmod(0o755)
+    head = RayHead(HeadPorts.pick(), workdir, env={"PATH": f"{smi.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
     head.start()
     yield head
     head.stop()
+
+
+@pytest.fixture
+def gpu_cards(ray_head: RayHead) -> Iterator[Callable[[list[str]], None]]:
+    """``gpu_cards([uuid, ...])``: the cards the head's nvidia-smi lists, until the test ends."""
+    cards = ray_head.workdir / "GPU_CARDS"
+    yield lambda uuids: cards.write_text("".join(f"{u}\n" for u in uuids))
+    cards.unlink(missing_ok=True)
 
 
 @pytest.fixture

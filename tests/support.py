@@ -137,8 +137,9 @@ class FakeRayClientServer(_Closing):
     proxier sends its traceback. ``resources`` is what it reports as the cluster's (and available).
 
     Only the calls of a handshake are served: the cluster info, the usage record ``ray.init`` puts,
-    the data stream's ``init``, ``connection_info`` and cleanup, and an idle log stream. A Python minor version different from
-    the client's cannot be produced with a real head here (one interpreter on the machine).
+    the data stream's ``init``, ``connection_info`` and cleanup, and an idle log stream. A Python
+    minor version different from the client's cannot be produced with a real head here (one
+    interpreter on the machine), nor the proxier's fork race on demand.
     """
 
     def __init__(self, python_version: str, ray_version: str | None = None, init_failure: str | None = None,

@@ -156,6 +156,30 @@ def test_gpu_checks_against_the_real_head(run_suite, healthy_target, seed_object
     assert "8 num_gpus=1 tasks on 1 node each got a GPU" in visible["message"]
 
 
+CARDS = [f"GPU-{n:08x}-7c1e-4b0a-9d3f-2a6c5e8b1f{n:02x}" for n in range(8)]
+
+
+def test_deep_check_reads_the_card_behind_each_ray_gpu(run_suite, healthy_target, seed_objects, serve_dns, gpu_cards):
+    """The head's nvidia-smi lists 8 cards for its 8 Ray GPUs: every task's GPU id names its own card."""
+    gpu_cards(CARDS)
+    run = run_suite(healthy_target, "-m", "deep", dns=serve_dns(seed_objects))
+    check = run.check("gpu.worker-visible")
+    assert check["outcome"] == "passed", repr(run)
+    assert "8 distinct GPU UUIDs" in check["message"], check
+
+
+def test_ray_gpus_beyond_the_cards_fail_the_deep_check(run_suite, healthy_target, seed_objects, serve_dns, gpu_cards):
+    """num-gpus 8 where nvidia-smi lists 4 cards (a rayStartParams override above the container's limit)."""
+    gpu_cards(CARDS[:4])
+    run = run_suite(healthy_target, "-m", "deep", dns=serve_dns(seed_objects))
+    check = assert_problem(run, "gpu.worker-visible", "failed", "critical", "GPUs the worker containers do not have")
+    assert check["cause"] == "phantom"
+    assert "4 of them name a GPU the container does not have" in check["message"], check
+    assert "(4, first " in check["remediation"]["title"], check["remediation"]
+    commands = [step["command"] for step in check["remediation"]["steps"]]
+    assert "/spec/workerGroupSpecs/0/rayStartParams/num-gpus" in commands[1], commands
+
+
 def test_deep_check_is_opt_in(run_suite, healthy_target, seed_objects, serve_dns):
     run = run_suite(healthy_target, "-m", "gpu", dns=serve_dns(seed_objects))
     check = run.check("gpu.worker-visible")

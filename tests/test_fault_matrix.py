@@ -254,6 +254,9 @@ def _more_server_init(run: SuiteRun, bench: Bench) -> None:
                for c in commands), commands
     assert any("pgrep -fc mode=specific-server" in c and "kubectl top pod -n ray -l ray.io/cluster=ray-gpu" in c
                for c in commands), commands
+    # the workaround for Ray's fork race, on this target's RayCluster
+    assert any("kubectl get raycluster ray-gpu -n ray -o json" in c and '"GRPC_ENABLE_FORK_SUPPORT"' in c
+               for c in commands), commands
 
 
 def _server_init_fails_on_deep(bench: Bench) -> Setup:
@@ -453,7 +456,7 @@ ROWS = [
     Row("server-init-fails", "the head's proxier cannot start the per-client server (answers init with a traceback)",
         _server_init_fails, {"ray.client-handshake": "failed"},
         {"ray.client-handshake": ("critical", "could not start a Ray Client server")}, 1, 60, more=_more_server_init),
-    Row("server-init-fails-on-deep", "the head's proxier serves the handshake, then cannot start the deep probe's server",
+    Row("server-init-fails-on-deep", "the proxier serves the handshake, then cannot start the deep probe's server",
         _server_init_fails_on_deep, {"gpu.worker-visible": "failed"},
         {"gpu.worker-visible": ("critical", "could not start a Ray Client server")}, 1, 60,
         more=_more_server_init_on_deep),

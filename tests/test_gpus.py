@@ -28,6 +28,18 @@ def test_time_sliced_card_serving_two_workers_fails():
     assert "1 physical GPUs serve more than one Ray GPU" in result.message and "w1#0, w2#0" in result.message
 
 
+def test_ray_gpu_with_no_card_behind_it_fails():
+    result = worker_visible(probe([task("w1", "0", ["GPU-aaa"]), task("w1", "1", ["GPU-aaa"])]), 2)
+    assert (result.ok, result.cause) == (False, "phantom")
+    assert "1 of them name a GPU the container does not have: w1#1 (nvidia-smi lists 1)" in result.message
+    assert result.figures == {"phantom": "w1#1", "phantom_count": "1"}
+
+
+def test_gpu_ids_given_as_uuids_are_their_own_cards():
+    result = worker_visible(probe([task("w1", "GPU-bbb", ["GPU-aaa", "GPU-bbb"])]), 1)
+    assert result.ok and "1 distinct GPU UUIDs" in result.message
+
+
 def test_task_without_a_gpu_fails():
     blind = {"node": "n1", "host": "w1", "gpu_ids": [], "cuda_visible_devices": None, "uuids": None}
     result = worker_visible(probe([blind, task("w2", "0", None)]), 2)

@@ -57,4 +57,5 @@ def test_fifty_connectivity_runs_leak_nothing(healthy_target, seed_objects, serv
     assert growth < 16, f"RSS grew {growth:.1f} MiB over runs {WARM}-{RUNS}: {[s['rss_mib'] for s in samples]}"
     record_property("soak", {"runs": RUNS, "ray_side_failures": ray_side,
                              "rss_mib": [warm["rss_mib"], last["rss_mib"]], "fds": last["fds"],
-                             "threads": last["threads"], "median_wall_s": sorted(s["wall_s"] for s in samples)[RUNS // 2]})
+                             "threads": last["threads"],
+                             "median_wall_s": sorted(s["wall_s"] for s in samples)[RUNS // 2]})
