@@ -135,7 +135,8 @@ def worker_visible(obs: Observation, count: int) -> Observation:
         return Observation(False, f"{len(blind) + count - len(tasks)} of {count} num_gpus=1 tasks saw no GPU "
                            f"(ray.get_gpu_ids() empty or CUDA_VISIBLE_DEVICES unset)", cause="no-gpu")
     physical: dict[str, list[str]] = {}
-    phantom: list[str] = []  # Ray GPU ids that no card answers to, where nvidia-smi listed the cards
+    phantom: list[str] = []  # host#id of Ray GPUs that no card answers to, where nvidia-smi listed the cards
+    listed: list[int] = []  # how many cards that nvidia-smi listed, for each of them
     for t in tasks:
         uuids = t.get("uuids")
         for gpu_id in t["gpu_ids"]:
@@ -143,14 +144,16 @@ def worker_visible(obs: Observation, count: int) -> Observation:
             if card is not None:
                 physical.setdefault(card, []).append(f"{t['host']}#{gpu_id}")
             elif uuids is not None:
-                phantom.append(f"{t['host']}#{gpu_id} (nvidia-smi lists {len(uuids)})")
+                phantom.append(f"{t['host']}#{gpu_id}")
+                listed.append(len(uuids))
     nodes = len({t["node"] for t in tasks})
     seen = f"{count} num_gpus=1 tasks on {nodes} node{'s' if nodes != 1 else ''} each got a GPU " \
            f"(CUDA_VISIBLE_DEVICES {', '.join(sorted({t['cuda_visible_devices'] for t in tasks}))})"
     if phantom:
+        named = ", ".join(f"{where} (nvidia-smi lists {n})" for where, n in zip(phantom[:4], listed))
         return Observation(False, f"{seen}, but {len(phantom)} of them name a GPU the container does not have: "
-                           f"{', '.join(phantom[:4])}{' ...' if len(phantom) > 4 else ''}", cause="phantom",
-                           figures={"phantom": phantom[0].split(" ")[0], "phantom_count": str(len(phantom))})
+                           f"{named}{' ...' if len(phantom) > 4 else ''}", cause="phantom",
+                           figures={"phantom": phantom[0], "phantom_count": str(len(phantom))})
     shared = {u: where for u, where in physical.items() if len(where) > 1}
     if shared:
         detail = "; ".join(f"{u[:16]}... serves {', '.join(w)}" for u, w in list(shared.items())[:3])
