@@ -25,7 +25,7 @@ from harness import PYTHON, ROOT, Context, outcomes, pytest_command, ratio, read
 
 sys.path.insert(0, str(ROOT))
 
-from raycheck.dnszone import DnsZoneServer, Zone  # noqa: E402
+from raycheck.harness.dnszone import DnsZoneServer, Zone  # noqa: E402
 from tests.support import SilentPort, refused_port  # noqa: E402
 
 HEAD_NAME = "ray-gpu-head-svc.ray.svc.cluster.local"

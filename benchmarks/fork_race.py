@@ -2,7 +2,7 @@
 the workaround raycheck recommends (ray-project/ray#63202; cause ``server-init``).
 
 ``.venv/bin/python benchmarks/fork_race.py [--heads N] [--per-head M]`` starts N real heads
-(``raycheck.sandbox.RayHead``) per setting, runs M handshakes through raycheck's own probe against
+(``raycheck.harness.sandbox.RayHead``) per setting, runs M handshakes through raycheck's own probe against
 each, and prints one JSON line per setting: handshakes, failures by cause, and how many times the
 proxier's log says gRPC skipped its fork handlers (the race's precondition). Settings:
 ``GRPC_ENABLE_FORK_SUPPORT=1`` (what Python's grpcio does when the variable is unset) and ``=0``.
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raycheck.probes import ray_client  # noqa: E402 (after the path is set)
-from raycheck.sandbox import HeadPorts, RayHead  # noqa: E402
+from raycheck.harness.sandbox import HeadPorts, RayHead  # noqa: E402
 
 SETTINGS = ("1", "0")
 SKIPPED = "skipping fork() handlers"

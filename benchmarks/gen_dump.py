@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from raycheck.scenario import SCENARIOS, load_objects  # noqa: E402
+from raycheck.cluster.files import load_objects
+from raycheck.harness.scenarios import SCENARIOS  # noqa: E402
 
 GPU_NODES_EVERY = 20  # one node in 20 has 8 GPUs
 GENERATED_KINDS = {"Node", "Pod", "RayCluster", "DaemonSet"}  # the seed's other objects are kept as they are

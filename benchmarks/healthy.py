@@ -33,9 +33,10 @@ from harness import PYTHON, ROOT, Context, outcomes, pytest_command, ratio, read
 
 sys.path.insert(0, str(ROOT))
 
-from raycheck.dnszone import DnsZoneServer, zone_from_objects  # noqa: E402
-from raycheck.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target  # noqa: E402
-from raycheck.scenario import SCENARIOS, load_objects  # noqa: E402
+from raycheck.harness.dnszone import DnsZoneServer, zone_from_objects  # noqa: E402
+from raycheck.harness.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target  # noqa: E402
+from raycheck.cluster.files import load_objects
+from raycheck.harness.scenarios import SCENARIOS  # noqa: E402
 
 HEAD_SERVICE = ("ray", "ray-gpu-head-svc")
 # Where each check's time goes. The handshake runs once per run (the probes cache it), inside

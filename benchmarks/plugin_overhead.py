@@ -5,11 +5,10 @@ files: pytest parses a failing test's whole file to show its source, so one 300-
 make every failure, with or without plugins, cost tens of milliseconds), each marked
 ``@pytest.mark.check(ID, severity="info")`` with real catalog ids used in turn (the plugin
 renders a failed check's remediation from the catalog, so failures take the real path); half
-pass, a third fail, the rest skip. One project's ``conftest.py`` loads
-``plugins.remediation`` and ``plugins.reports`` (as the repository's does); the other only
-registers the marker. Both runs get the same command line and environment
-(``PYTHONPATH`` = the repository, the target and report folder as ``RAYCHECK_*`` variables,
-which pytest alone ignores), so the difference is the plugins: their imports, the catalog,
+pass, a third fail, the rest skip. One project runs with raycheck's plugin (the ``pytest11``
+entry point, as every run in the environment loads it); the other blocks it (``-p no:raycheck``)
+and only registers the marker. Both runs get the same command line and environment (the target
+and report folder as ``RAYCHECK_*`` variables), so the difference is the plugin: its imports, the catalog,
 the hooks around every test, the summary and the five report files. Runs alternate.
 """
 
@@ -33,7 +32,6 @@ INI = """[pytest]
 markers =
     check(id, severity, requires): a raycheck check
 """
-WITH_PLUGINS = 'pytest_plugins = ["plugins.remediation", "plugins.reports"]\n'
 TARGET = "ray:\n  address: ray://ray-gpu-head-svc.ray.svc.cluster.local:10001\n"
 # What the plugins' costs are made of, measured one by one in a fresh process: the imports, and
 # the calls the profile of a run shows on top (per call, best of three).
@@ -41,7 +39,7 @@ COMPONENTS = """
 import json, time, timeit
 import pytest  # loaded without the plugins too: not their cost
 start = time.perf_counter()
-import plugins.remediation, plugins.reports
+import raycheck.plugins.runner, raycheck.plugins.remediation, raycheck.plugins.summary, raycheck.plugins.reports
 imports = time.perf_counter() - start
 from raycheck.versions import local_ray_version
 from raycheck.redact import redact_text
@@ -67,10 +65,9 @@ def trivial_checks(first: int, count: int, check_ids: list[str]) -> str:
     return "".join(lines)
 
 
-def _project(folder: Path, conftest: str, check_ids: list[str]) -> Path:
+def _project(folder: Path, addopts: str, check_ids: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pytest.ini").write_text(INI)
-    (folder / "conftest.py").write_text(conftest)
+    (folder / "pytest.ini").write_text(INI + (f"addopts = {addopts}\n" if addopts else ""))
     for n in range(FILES):
         (folder / f"test_trivial_{n:02d}.py").write_text(trivial_checks(n * PER_FILE, PER_FILE, check_ids))
     return folder
@@ -88,10 +85,10 @@ def measure(ctx: Context) -> dict[str, Any]:
     """Alternating runs of both projects: medians, the overhead, pytest's last summary line of each."""
     base = ctx.work / "plugins"
     check_ids = sorted(load_catalog().check_ids)
-    projects = {"with": _project(base / "with", WITH_PLUGINS, check_ids),
-                "without": _project(base / "without", "", check_ids)}
+    projects = {"with": _project(base / "with", "", check_ids),
+                "without": _project(base / "without", "-p no:raycheck", check_ids)}
     (base / "target.yaml").write_text(TARGET)
-    env = suite_env(ctx.work / "home", PYTHONPATH=str(ROOT), RAYCHECK_TARGET=str(base / "target.yaml"),
+    env = suite_env(ctx.work / "home", RAYCHECK_TARGET=str(base / "target.yaml"),
                     RAYCHECK_REPORT_DIR=str(base / "reports"))
     walls: dict[str, list[float]] = {"with": [], "without": []}
     summaries: dict[str, str] = {}

@@ -217,7 +217,7 @@ def healthy_section(h: Results | None) -> str:
     return "\n".join([
         head, "",
         "**Method.** `benchmarks/healthy.py` starts the sandbox's real Ray head (`ray start --head`, "
-        "`raycheck.sandbox.RayHead`) and its loopback DNS, and writes the seed's target pointed at them. raycheck "
+        "`raycheck.harness.sandbox.RayHead`) and its loopback DNS, and writes the seed's target pointed at them. raycheck "
         "runs its nine connectivity checks (`-m connectivity`, the head reached by its cluster name); the baseline "
         "is one bare `python -c \"import ray; ray.init('ray://127.0.0.1:PORT'); ray.shutdown()\"`. Every Ray "
         "Client connection starts a per-client server on the head that lives about 30 s, and a fresh head's first "
@@ -264,8 +264,8 @@ def plugin_section(p: Results | None) -> str:
         head, "",
         f"**Method.** `benchmarks/plugin_overhead.py` generates {p['tests']} trivial checks ({p['files']} files; "
         "`@pytest.mark.check(ID, severity=\"info\")` with the catalog's real ids in turn; half pass, a third fail, "
-        "the rest skip) into two throwaway projects: one whose `conftest.py` loads `plugins.remediation` and "
-        "`plugins.reports`, one that only registers the marker. Same command, same environment, runs alternating "
+        "the rest skip) into two throwaway projects: one run with raycheck's plugin (its pytest11 entry point), "
+        "one that blocks it (`-p no:raycheck`) and only registers the marker. Same command, same environment, runs alternating "
         "after one warm-up round, ten rounds at least (the difference is a tenth of a run).", "",
         table(["", "Time"], [["with the plugins", spread(p["with_plugins_s"])],
                              ["without", spread(p["without_plugins_s"])],
@@ -273,7 +273,7 @@ def plugin_section(p: Results | None) -> str:
                                           "per check, fixed costs included)"]]), "",
         "**What limits the number.** The parts, each measured alone in a fresh process:", "",
         table(["Part", "Cost", "How often"], [
-            ["importing `plugins.remediation` and `plugins.reports` (with the raycheck modules they import)",
+            ["importing `raycheck.plugins` (runner, remediation, summary, reports, with the raycheck modules they import)",
              f"{c['plugin_imports_ms']:.0f} ms", "once"],
             ["loading `catalog.yaml` (the YAML parse and validation)", f"{c['catalog_load_ms']:.1f} ms", "once"],
             ["`raycheck.versions.local_ray_version()`", f"{c['local_ray_version_ms']:.3f} ms",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from plugins.remediation import STATE
+from raycheck.plugins.runner import run_state
 from raycheck.report import build_report, push_metrics, write_reports
 
 WRITTEN = pytest.StashKey[list]()
@@ -23,8 +23,8 @@ PUSH_ERROR = pytest.StashKey[str]()
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = session.config.stash.get(STATE, None)
-    if state is None or not state.has_checks or state.target is None:
+    state = run_state(session.config)
+    if state is None or not state.has_checks:
         return
     if session.exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         return
@@ -45,7 +45,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.settings.pushgateway:
         prom = next(p for p in written if p.name == "raycheck.prom").read_text()
         error = push_metrics(state.settings.pushgateway, prom, state.target.cluster_name,
-                             state.settings.probe_timeout)
+                             state.settings.probe_timeout, state.settings.push_job)
         if error:
             session.config.stash[PUSH_ERROR] = error
 
@@ -58,6 +58,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     error = config.stash.get(PUSH_ERROR, None)
     if error:
         terminalreporter.write_line(f"raycheck: WARNING: {error}", yellow=True)
-    state = config.stash.get(STATE, None)
+    state = run_state(config)
     if state is not None and state.settings.json_line and REPORT in config.stash:
         terminalreporter.write_line(json.dumps(config.stash[REPORT], separators=(",", ":")))

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
-SEVERITIES = ("critical", "warning", "info")
+from raycheck.errors import ConfigError
+from raycheck.settings import SETTING
+
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 # The seed's ClusterRole: what the client ServiceAccount needs on the Ray namespace.
@@ -25,10 +28,6 @@ DEFAULT_PERMISSIONS: tuple[dict[str, Any], ...] = (
     {"apiGroup": "ray.io", "resource": "rayclusters", "verbs": ["get", "list", "create", "delete"]},
     {"apiGroup": "ray.io", "resource": "rayjobs", "verbs": ["get", "list", "create", "delete"]},
 )
-
-
-class ConfigError(Exception):
-    """Bad input: one line that names where (file, line, key or option) and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,6 @@ class Target:
     service_account: str
     dashboard_alias: str | None
     dashboard_port: int
-    gcs_port: int
     expect_gpus: int | None
     expect_workers: int | None
     required_permissions: tuple[Permission, ...]
@@ -176,8 +174,7 @@ class Target:
             or f"internal-ray-dashboard.{self.client_namespace}.svc.{self.cluster_domain}",
             "client_port": str(self.client_port),
             "dashboard_port": str(self.dashboard_port),
-            "gcs_port": str(self.gcs_port),
-            "target_file": self.source,
+            "target_file": shlex.quote(self.source),  # (a shell word)
         }
 
     def summary(self) -> dict[str, Any]:
@@ -194,34 +191,6 @@ class Target:
             "dashboard_alias": self.dashboard_alias,
             "dashboard_url": self.dashboard_url,
         }
-
-
-@dataclass(frozen=True)
-class DnsServer:
-    host: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How to run: where to resolve, where to write, what fails the run, how long to wait."""
-
-    dns_server: DnsServer | None = None
-    report_dir: Path = Path("reports")
-    fail_on: str = "critical"
-    probe_timeout: float = 3.0
-    handshake_timeout: float = 15.0
-    deep_timeout: float = 120.0
-    budget: float | None = None
-    pushgateway: str | None = None
-    json_line: bool = False
-    kubeconfig: str | None = None
-    context: str | None = None
-    cluster_dump: Path | None = None
-    with_manifests: Path | None = None
 
 
 # ----------------------------------------------------------------------------- YAML with lines
@@ -319,13 +288,11 @@ def _dns_name(reader: _Reader, path: tuple[str, ...], value: Any) -> str:
 
 TOP_KEYS = ("ray", "raycheck")
 RAY_KEYS = ("address", "namespace", "cluster_name", "runtime_env")
-RAYCHECK_KEYS = (
+TARGET_KEYS = (
     "client_namespace", "service_account", "dashboard_alias", "ports", "expect",
-    "required_permissions", "thresholds", "resolv_conf", "dns_server", "report_dir", "fail_on",
-    "probe_timeout", "handshake_timeout", "deep_timeout", "budget", "pushgateway", "json_line", "kubeconfig", "context",
-    "cluster_dump",
-    "with_manifests",
+    "required_permissions", "thresholds", "resolv_conf",
 )
+RAYCHECK_KEYS = TARGET_KEYS + tuple(SETTING)  # the run settings may be written in the file too
 
 
 def load_target_file(path: str | os.PathLike[str]) -> tuple[Target, dict[str, Any]]:
@@ -386,6 +353,8 @@ def parse_target(data: Any, lines: dict[tuple[str, ...], int], source: str) -> t
     )
     alias = _dns_name(r, ("raycheck", "dashboard_alias"), rc["dashboard_alias"]) if rc.get("dashboard_alias") else None
 
+    # ports.gcs stays a valid key (the contract's target files carry it) and is checked as a port, but
+    # raycheck never dials the GCS: its health comes from the dashboard, its port from the head Service.
     ports = r.mapping(("raycheck", "ports"), rc.get("ports"), ("dashboard", "gcs"))
     port_values = {name: _port(r, ("raycheck", "ports", name), ports.get(name, default))
                    for name, default in (("dashboard", 8265), ("gcs", 6379))}
@@ -416,7 +385,6 @@ def parse_target(data: Any, lines: dict[tuple[str, ...], int], source: str) -> t
         service_account=service_account,
         dashboard_alias=alias,
         dashboard_port=port_values["dashboard"],
-        gcs_port=port_values["gcs"],
         expect_gpus=expected["gpus"],
         expect_workers=expected["workers"],
         required_permissions=permissions,
@@ -426,7 +394,7 @@ def parse_target(data: Any, lines: dict[tuple[str, ...], int], source: str) -> t
         runtime_env=runtime_env,
     )
     file_settings = {key: (rc[key], r.where(("raycheck", key)) + f": raycheck.{key}")
-                     for key in SETTING_PARSERS if key in rc}
+                     for key in SETTING if key in rc}
     return target, file_settings
 
 
@@ -474,133 +442,3 @@ def _permissions(r: _Reader, value: Any) -> tuple[Permission, ...]:
                 raise r.fail(ipath + ("verbs", str(j)), f"{verb!r} is not a Kubernetes verb ({', '.join(VERBS)})")
         out.append(Permission(group, resource, tuple(verbs)))
     return tuple(out)
-
-
-# ----------------------------------------------------------------------------- settings
-
-
-def _parse_dns_server(text: str) -> DnsServer:
-    host, port = text, 53
-    if text.startswith("["):
-        host, _, tail = text[1:].partition("]")
-        if tail:
-            port = _int_port(tail.removeprefix(":"))
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = _int_port(port_text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{text!r}: the DNS server must be an IP address (HOST[:PORT])") from None
-    return DnsServer(host, port)
-
-
-def _int_port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"port {text!r} is not in 1-65535")
-    return int(text)
-
-
-def _positive_seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected seconds, got a boolean")
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a number of seconds") from None
-    if not 0 < seconds <= 3600:
-        raise ValueError(f"{value!r} must be more than 0 and at most 3600 seconds")
-    return seconds
-
-
-def _fail_on(value: Any) -> str:
-    if value not in SEVERITIES:
-        raise ValueError(f"{value!r} is not one of {', '.join(SEVERITIES)}")
-    return str(value)
-
-
-def _report_dir(value: Any) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{value!r} is not a folder path")
-    return Path(value)
-
-
-def _existing_path(value: Any) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{value!r} is not a path")
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise ValueError(f"{value!r}: no such file or folder")
-    return path
-
-
-def _kubeconfig(value: Any) -> str:
-    return str(_existing_path(value))
-
-
-def _context(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{value!r} is not a context name")
-    return value
-
-
-def _url(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{value!r} is not true or false")
-
-
-def _dns_server(value: Any) -> DnsServer:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not HOST[:PORT]")
-    return _parse_dns_server(value)
-
-
-SETTING_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "dns_server": _dns_server,
-    "report_dir": _report_dir,
-    "fail_on": _fail_on,
-    "probe_timeout": _positive_seconds,
-    "handshake_timeout": _positive_seconds,
-    "deep_timeout": _positive_seconds,
-    "budget": _positive_seconds,
-    "pushgateway": _url,
-    "json_line": _flag,
-    "kubeconfig": _kubeconfig,
-    "context": _context,
-    "cluster_dump": _existing_path,
-    "with_manifests": _existing_path,
-}
-SETTING_OPTIONS = {key: "--" + key.replace("_", "-") for key in SETTING_PARSERS}
-SETTING_ENV = {key: "RAYCHECK_" + key.upper() for key in SETTING_PARSERS}
-
-
-def resolve_settings(
-    cli: Mapping[str, Any], env: Mapping[str, str], from_file: Mapping[str, tuple[Any, str]]
-) -> Settings:
-    """Merge settings: command line over ``RAYCHECK_*`` environment over the target file."""
-    values: dict[str, Any] = {}
-    for key, parse in SETTING_PARSERS.items():
-        if cli.get(key) is not None:
-            raw, where = cli[key], SETTING_OPTIONS[key]
-        elif env.get(SETTING_ENV[key]):
-            raw, where = env[SETTING_ENV[key]], SETTING_ENV[key]
-        elif key in from_file:
-            raw, where = from_file[key]
-        else:
-            continue
-        try:
-            values[key] = parse(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    return Settings(**values)

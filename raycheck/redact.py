@@ -22,36 +22,29 @@ _SECRET_ENV = re.compile(r"(?i)(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY)
 _MIN_SECRET_LENGTH = 6
 
 
-_cache: tuple[dict[Any, Any] | None, list[str]] = (None, [])
-
-
 def _secret_env_values() -> list[str]:
-    """Values of secret-looking variables, longest first; recomputed only when the environment
-    changes (comparing CPython's raw environ dict costs microseconds; scanning it, 60 µs a call)."""
-    global _cache
-    raw = getattr(os.environ, "_data", None)
-    if raw is not None and raw == _cache[0]:
-        return _cache[1]
-    values = sorted((v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= _MIN_SECRET_LENGTH),
-                    key=len, reverse=True)
-    _cache = (dict(raw) if raw is not None else None, values)
-    return values
+    """Values of secret-looking variables, longest first (so a value that contains another is
+    masked whole), read from the environment as it is now."""
+    return sorted((v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= _MIN_SECRET_LENGTH),
+                  key=len, reverse=True)
 
 
-def redact_text(text: str) -> str:
-    for value in _secret_env_values():
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with credentials masked; ``secrets``: the environment's, when the caller already read them."""
+    for value in _secret_env_values() if secrets is None else secrets:
         text = text.replace(value, MASK)
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
 
 
-def redact(value: Any) -> Any:
-    """Redact every string inside a JSON-like value."""
+def redact(value: Any, secrets: list[str] | None = None) -> Any:
+    """Redact every string inside a JSON-like value (the environment is read once for all of them)."""
+    secrets = _secret_env_values() if secrets is None else secrets
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value, secrets)
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: redact(v, secrets) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
+        return [redact(v, secrets) for v in value]
     return value

@@ -168,9 +168,9 @@ def render_prometheus(report: dict[str, Any], finished_unix: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def push_metrics(url: str, exposition: str, cluster: str, timeout: float) -> str | None:
-    """POST the exposition to a Pushgateway (job raycheck, instance = cluster); None or the error."""
-    target = f"{url.rstrip('/')}/metrics/job/raycheck/instance/{cluster}"
+def push_metrics(url: str, exposition: str, cluster: str, timeout: float, job: str = "raycheck") -> str | None:
+    """POST the exposition to a Pushgateway (job ``job``, instance = cluster); None or the error."""
+    target = f"{url.rstrip('/')}/metrics/job/{job}/instance/{cluster}"
     request = urllib.request.Request(target, data=exposition.encode(), method="POST",
                                      headers={"Content-Type": "text/plain; version=0.0.4"})
     try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from raycheck.config import SEVERITIES
+from raycheck.settings import SEVERITIES
 from raycheck.remediation import Remediation
 
 OUTCOMES = ("passed", "failed", "skipped", "blocked", "error")
@@ -29,7 +29,6 @@ class CheckResult:
     blocked_by: str | None = None
     cause: str | None = None
     remediation: Remediation | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def counts_against(self, fail_on: str) -> bool:
         """True when this result should fail a run gated at ``fail_on``."""

@@ -25,7 +25,7 @@ import yaml
 from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.selectors import parse_equality
 from raycheck.cluster.source import MemorySource, Query
-from raycheck.rbac import Access, RbacEvaluator, ServiceAccountSubject
+from raycheck.model.rbac import Access, RbacEvaluator, ServiceAccountSubject
 
 TOKEN = "test-token-3f9a1c"
 

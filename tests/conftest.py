@@ -14,9 +14,12 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from raycheck.dnszone import DnsZoneServer, Zone, zone_from_objects
-from raycheck.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
-from raycheck.scenario import SCENARIOS, load_objects
+from raycheck.harness.dnszone import DnsZoneServer, Zone, zone_from_objects
+from raycheck.harness.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
+from raycheck.cluster.files import load_objects
+from raycheck.harness.scenarios import SCENARIOS
+
+pytest_plugins = ["pytester"]  # the project's own tests drive the plugin with pytester; user runs do not load it
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = ("ray", "ray-gpu-head-svc")
@@ -174,7 +177,8 @@ def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
         command += ["--handshake-timeout=60", *args]
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("RAYCHECK_")}
         # PYTHONDONTWRITEBYTECODE (set on some machines) would make every run recompile Hypothesis
-        for name in ("KUBERNETES_SERVICE_HOST", "KUBECONFIG", "PYTHONDONTWRITEBYTECODE"):
+        # CI: what a user's shell has not (Hypothesis' ci profile would hide what a user sees)
+        for name in ("KUBERNETES_SERVICE_HOST", "KUBECONFIG", "PYTHONDONTWRITEBYTECODE", "CI"):
             run_env.pop(name, None)
         run_env["HOME"] = str(tmp_path)  # no ~/.kube/config of the developer's is ever used
         run_env.update(env or {})

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raycheck.gpus import worker_visible  # noqa: E402 (after the path is set)
+from raycheck.checks.gpu import worker_visible  # noqa: E402 (after the path is set)
 from raycheck.probes import ray_client, tcp  # noqa: E402
-from raycheck.sandbox import HEAD_ENV  # noqa: E402 (the same head environment as the tests' head)
+from raycheck.harness.sandbox import HEAD_ENV  # noqa: E402 (the same head environment as the tests' head)
 
 CLIENT_PORT = 10001
 RAY_CLI = "import sys; from ray.scripts.scripts import main; sys.argv[0] = 'ray'; sys.exit(main())"

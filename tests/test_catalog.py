@@ -15,7 +15,7 @@ CHECK_MARK = re.compile(r"""pytest\.mark\.check\(\s*["']([^"']+)["']""")
 # names every rendering gets: the target's names, versions, and what the plugin adds
 BASE = {"address", "head_host", "head_fqdn", "head_service", "ray_namespace", "cluster_name", "cluster_domain",
         "client_namespace", "service_account", "dashboard_alias", "alias_fqdn", "client_port", "dashboard_port",
-        "gcs_port", "target_file", "local_ray_version", "local_python_version", "cluster_ray_version",
+        "target_file", "local_ray_version", "local_python_version", "cluster_ray_version",
         "cluster_python_version", "ray_image", "rerun", "test_name", "head_pod"}
 
 

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from raycheck.cluster.live import LiveSource
-from raycheck.cluster.overlay import OverlaySource, desired_workers, expand_raycluster, load_manifests
+from raycheck.cluster.overlay import OverlaySource, load_manifests
+from raycheck.model.kuberay import desired_workers, expand_raycluster
 from raycheck.cluster.source import ClusterReadError, MemorySource, Query, dump_source
-from raycheck.config import ConfigError
+from raycheck.errors import ConfigError
 from tests.apiserver import Fault
 
 

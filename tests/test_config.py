@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from raycheck.config import (
-    ConfigError, DnsServer, load_target_file, parse_ray_address, resolve_settings, split_service_host,
-)
+from raycheck.config import load_target_file, parse_ray_address, split_service_host
+from raycheck.errors import ConfigError
+from raycheck.settings import DnsServer, resolve_settings
 
 SEED = """\
 ray:

@@ -12,7 +12,7 @@ import copy
 import re
 
 
-from raycheck.dnszone import zone_from_objects
+from raycheck.harness.dnszone import zone_from_objects
 from tests.conftest import HEAD, SuiteRun
 from tests.support import BlackholeDns, refused_port
 

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from raycheck.cluster.kinds import KINDS
 from raycheck.config import load_target_file
-from raycheck.rbac import Access, RbacEvaluator, ServiceAccountSubject
+from raycheck.model.rbac import Access, RbacEvaluator, ServiceAccountSubject
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBECTL = Path(sys.executable).with_name("kubectl")
@@ -77,7 +77,22 @@ def test_base_renders_a_locked_down_cronjob(base, tmp_path):
 
 def test_deep_overlay_only_adds_the_deep_selection():
     cron = of(render("deploy/cronjob-deep-gpu"), "CronJob")[0]
-    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["-m", "deep or not deep"]
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["-m", "deep or not deep"]
+    assert {"name": "RAYCHECK_PUSH_JOB", "value": "raycheck-deep-gpu"} in container["env"]
+
+
+def test_applying_both_overlays_leaves_two_cronjobs(base):
+    """kubectl apply -k of both: no object of one has the other's name, so neither replaces the other."""
+    deep = render("deploy/cronjob-deep-gpu")
+    key = lambda o: (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])  # noqa: E731
+    assert not {key(o) for o in base} & {key(o) for o in deep}
+    crons = {o["metadata"]["name"]: o["spec"]["schedule"] for o in of(base + deep, "CronJob")}
+    assert crons == {"raycheck": "*/15 * * * *", "raycheck-deep-gpu": "17 3 * * *"}
+    pod = of(deep, "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    names = {o["metadata"]["name"] for o in deep}
+    assert pod["serviceAccountName"] in names  # its own ServiceAccount, RBAC and target ConfigMap
+    assert {v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} <= names
 
 
 def checker_rules(objects):
@@ -127,11 +142,12 @@ def test_gate_hooks_run_the_gate_selection():
     assert "pre-install,pre-upgrade" in (ROOT / "deploy" / "gate" / "helm-hook-job.yaml").read_text()
 
 
-def test_prometheus_rule_has_the_two_alerts():
+def test_prometheus_rule_has_an_absence_alert_per_cronjob():
     rule = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheusrule.yaml").read_text())
     alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert "raycheck_check_passed" in alerts["RaycheckCriticalCheckFailing"]
-    assert "raycheck_last_run_timestamp_seconds" in alerts["RaycheckNotRunning"]
+    assert 'raycheck_last_run_timestamp_seconds{job="raycheck"}' in alerts["RaycheckNotRunning"]
+    assert 'raycheck_last_run_timestamp_seconds{job="raycheck-deep-gpu"}' in alerts["RaycheckDeepGpuNotRunning"]
 
 
 # ----------------------------------------------------------------------------- the entrypoint, for real
@@ -141,7 +157,7 @@ def test_entrypoint_against_a_real_head_writes_every_report(healthy_target, seed
     target = tmp_path / "target.yaml"
     target.write_text(yaml.safe_dump(healthy_target))
     reports = tmp_path / "reports"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAYCHECK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAYCHECK_") and k != "CI"}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", HOME=str(tmp_path),
                RAYCHECK_TARGET=str(target), RAYCHECK_REPORT_DIR=str(reports))
     dns = serve_dns(seed_objects)
@@ -191,9 +207,12 @@ def test_metrics_are_pushed_and_a_dead_pushgateway_only_warns(run_suite, seed_st
     try:
         run = run_suite(TARGET, "-m", "k8s", f"--cluster-dump={write_dump(seed_state)}",
                         f"--pushgateway={gateway.url}")
+        deep = run_suite(TARGET, "-m", "k8s", f"--cluster-dump={write_dump(seed_state)}",
+                         f"--pushgateway={gateway.url}", env={"RAYCHECK_PUSH_JOB": "raycheck-deep-gpu"})
     finally:
         gateway.close()
-    assert run.status == 0
+    assert run.status == 0 and deep.status == 0
+    assert gateway.bodies[1][0] == "/metrics/job/raycheck-deep-gpu/instance/ray-gpu"  # the deep CronJob's own job
     path, body = gateway.bodies[0]
     assert path == "/metrics/job/raycheck/instance/ray-gpu"
     assert 'raycheck_check_passed{id="k8s.head-service"' in body.decode()

@@ -6,10 +6,11 @@ import copy
 
 import pytest
 
-from raycheck.config import DnsServer
-from raycheck.dnszone import zone_from_objects
+from raycheck.settings import DnsServer
+from raycheck.harness.dnszone import zone_from_objects
 from raycheck.probes.dns import DnsProbe, ResolvConf, search_candidates, walk_search_path
-from raycheck.scenario import SCENARIOS, load_objects
+from raycheck.cluster.files import load_objects
+from raycheck.harness.scenarios import SCENARIOS
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from raycheck.dnszone import DnsZoneServer, Zone, zone_from_objects
-from raycheck.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
+from raycheck.harness.dnszone import DnsZoneServer, Zone, zone_from_objects
+from raycheck.harness.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
 from tests.apiserver import FakeApiServer, Fault
 from tests.conftest import HEAD, SuiteRun
 from tests.support import (

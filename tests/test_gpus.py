@@ -5,7 +5,7 @@ a sandbox without GPUs cannot produce (nvidia-smi UUIDs, time-sliced cards) are 
 
 from __future__ import annotations
 
-from raycheck.gpus import worker_visible
+from raycheck.checks.gpu import worker_visible
 from raycheck.observation import Observation
 
 

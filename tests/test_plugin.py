@@ -24,10 +24,9 @@ from raycheck.observation import Observation
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    for name in [n for n in __import__("os").environ if n.startswith("RAYCHECK_")]:
+    # the plugin comes from the installed package's entry point, as in a user's project
+    for name in [n for n in __import__("os").environ if n.startswith("RAYCHECK_") or n == "CI"]:
         monkeypatch.delenv(name)
-    pytester.makeconftest('pytest_plugins = ["plugins.remediation", "plugins.reports", "fixtures.target"]\n')
     pytester.makefile(".yaml", target=TARGET)
     return pytester
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from raycheck.access import excess
+from raycheck.checks.rbac import excess
 from raycheck.config import Permission
-from raycheck.rbac import Access, RbacEvaluator, ServiceAccountSubject, rule_allows
+from raycheck.model.rbac import Access, RbacEvaluator, ServiceAccountSubject, rule_allows
 
 SA = ServiceAccountSubject("swe-ai-fleet", "workspace-runner-sa")
 G = "rbac.authorization.k8s.io"

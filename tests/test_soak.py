@@ -15,7 +15,7 @@ from tests.soak import processes
 RUNS = 50
 WARM = 10  # the first runs fill caches (imports, gRPC, DNS): growth is measured after them
 # Ray's side, not raycheck's: the proxier's fork race (ray-project/ray#63202) lost one client in 50
-# here once, before the test head ran with the workaround (raycheck.sandbox.HEAD_ENV); should it
+# here once, before the test head ran with the workaround (raycheck.harness.sandbox.HEAD_ENV); should it
 # strike anyway, raycheck must diagnose exactly that. Any other failure, or more than this many,
 # fails the soak.
 RAY_SIDE = [["ray.client-handshake", "failed", "server-init"]]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.selectors import equality
 from raycheck.cluster.source import ClusterReadError, Object, Query
+from raycheck.model.rbac import AccessReviewer, service_account_of_token
 from raycheck.redact import redact_text
 
 if TYPE_CHECKING:
@@ -66,6 +67,11 @@ class LiveSource:
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.name, "requests": self.requests, "bytes": self.bytes}
+
+    def authorizer(self) -> AccessReviewer:
+        """The API server decides, through access reviews (as the checker's own ServiceAccount where
+        that is the subject)."""
+        return AccessReviewer(self, service_account_of_token(SERVICE_ACCOUNT_DIR / "token"))
 
     def list(self, query: Query) -> list[Object]:
         kind = KINDS[query.kind]

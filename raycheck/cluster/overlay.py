@@ -9,40 +9,20 @@ names and labels them, not yet scheduled. Pods of a replaced RayCluster disappea
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.source import Object, Query, Source, select
-from raycheck.config import ConfigError
-from raycheck.scenario import iter_files, load_objects
-
-KUBERAY_LABELS = {"app.kubernetes.io/created-by": "kuberay-operator", "app.kubernetes.io/name": "kuberay"}
-INT32_MAX = 2147483647
-
-
-def suffix(seed: str) -> str:
-    """A stable 5-character pod-name suffix in Kubernetes' alphabet."""
-    alphabet = "bcdfghjklmnpqrstvwxz2456789"
-    digest = hashlib.sha256(seed.encode()).digest()
-    return "".join(alphabet[b % len(alphabet)] for b in digest[:5])
+from raycheck.errors import ConfigError
+from raycheck.cluster.files import iter_files, load_objects
+from raycheck.model.kuberay import expand_raycluster
 
 
 def key(obj: Object) -> tuple[str, str, str]:
     meta = obj.get("metadata") or {}
     namespaced = KINDS[obj["kind"]].namespaced if obj.get("kind") in KINDS else True
     return obj.get("kind", ""), (meta.get("namespace") or "default") if namespaced else "", meta.get("name", "")
-
-
-def desired_workers(group: dict[str, Any]) -> int:
-    """KubeRay's desired pod count for a worker group: replicas clamped to [min, max], times hosts."""
-    if group.get("suspend"):
-        return 0
-    minimum = int(group.get("minReplicas", 0) or 0)
-    maximum = int(group.get("maxReplicas", INT32_MAX) if group.get("maxReplicas") is not None else INT32_MAX)
-    replicas = int(group.get("replicas", minimum) if group.get("replicas") is not None else minimum)
-    return max(minimum, min(replicas, maximum)) * int(group.get("numOfHosts", 1) or 1)
 
 
 def validate_raycluster(obj: Object, where: str) -> None:
@@ -77,46 +57,6 @@ def load_manifests(path: Path) -> list[Object]:
     return objects
 
 
-def _pod(cluster: Object, name: str, node_type: str, group: str, template: dict[str, Any]) -> Object:
-    meta = cluster["metadata"]
-    labels = {**(template.get("metadata") or {}).get("labels", {}), **KUBERAY_LABELS,
-              "ray.io/cluster": meta["name"], "ray.io/group": group, "ray.io/node-type": node_type,
-              "ray.io/is-ray-node": "yes", "ray.io/identifier": f"{meta['name']}-{node_type}"}
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": meta.get("namespace", "default"), "labels": labels,
-                     "ownerReferences": [{"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": meta["name"],
-                                          "controller": True}]},
-        "spec": copy.deepcopy(template.get("spec") or {}),
-        "status": {"phase": "Pending"},
-    }
-
-
-def expand_raycluster(cluster: Object) -> list[Object]:
-    """The head Service and pods KubeRay would create for ``cluster``."""
-    meta, spec = cluster["metadata"], cluster["spec"]
-    name, namespace = meta["name"], meta.get("namespace", "default")
-    head = spec["headGroupSpec"]
-    out = [_pod(cluster, f"{name}-head-{suffix(f'{namespace}/{name}/head')}", "head", "headgroup", head["template"])]
-    for group in spec.get("workerGroupSpecs") or []:
-        group_name = group["groupName"]
-        for i in range(desired_workers(group)):
-            pod_name = f"{name}-{group_name}-worker-{suffix(f'{namespace}/{name}/{group_name}/{i}')}"
-            out.append(_pod(cluster, pod_name, "worker", group_name, group["template"]))
-    ports = [{"name": p["name"], "port": p["containerPort"], "targetPort": p["containerPort"],
-              "protocol": p.get("protocol", "TCP")}
-             for c in head["template"]["spec"]["containers"][:1] for p in c.get("ports") or [] if p.get("name")]
-    service_name = (head.get("headService") or {}).get("metadata", {}).get("name") or f"{name}-head-svc"
-    out.append({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": service_name, "namespace": namespace,
-                     "labels": {**KUBERAY_LABELS, "ray.io/cluster": name, "ray.io/node-type": "head"}},
-        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "ports": ports,
-                 "selector": {**KUBERAY_LABELS, "ray.io/cluster": name, "ray.io/node-type": "head"}},
-    })
-    return out
-
-
 class OverlaySource:
     """``base`` with ``manifests`` applied over it."""
 
@@ -148,6 +88,10 @@ class OverlaySource:
 
     def describe(self) -> dict[str, Any]:
         return {**self.base.describe(), "source": self.name, "manifests_applied": len(self.applied)}
+
+    def authorizer(self) -> None:
+        """The manifests may change RBAC: evaluate the overlaid objects, never ask the live server."""
+        return None
 
     def list(self, query: Query) -> list[Object]:
         kept = [obj for obj in self.base.list(query) if not self._shadowed(obj)]

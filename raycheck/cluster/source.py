@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 from raycheck.cluster.kinds import KINDS
-from raycheck.config import ConfigError
-from raycheck.scenario import load_objects
+from raycheck.errors import ConfigError
+from raycheck.cluster.files import load_objects
+
+if TYPE_CHECKING:
+    from raycheck.model.rbac import Authorizer
 
 Object = dict[str, Any]
 
@@ -68,6 +71,11 @@ class Source(Protocol):
         """What the report says about this source: its name and what reading it cost or skipped."""
         ...
 
+    def authorizer(self) -> Authorizer | None:
+        """Who decides access questions, where the source has its own (the live API server); None:
+        raycheck evaluates the RBAC objects the source holds."""
+        ...
+
 
 def _field(obj: Object, path: str) -> str | None:
     value: Any = obj
@@ -119,6 +127,9 @@ class MemorySource:
     def describe(self) -> dict[str, Any]:
         return {"source": self.name, "objects": sum(len(v) for v in self.by_kind.values()),
                 "ignored_kinds": dict(sorted(self.ignored.items()))}
+
+    def authorizer(self) -> None:
+        return None
 
     def _index(self, kind: str, how: str, key: str) -> dict[str | None, list[Object]]:
         """Objects of ``kind`` by the value of a field path (how='field') or a label (how='label')."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from raycheck.cluster.live import SERVICE_ACCOUNT_DIR, LiveSource
 from raycheck.cluster.source import ClusterReadError, Object, Query, Source
 from raycheck.config import Target
-from raycheck.rbac import AccessReviewer, Authorizer, RbacEvaluator, service_account_of_token
+from raycheck.model.rbac import Authorizer, RbacEvaluator
 
 RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 
@@ -20,10 +19,6 @@ class ClusterView:
         self._cache: dict[tuple[Any, ...], list[Object]] = {}
         self._failed: dict[tuple[Any, ...], ClusterReadError] = {}  # asked once: a slow list costs one timeout
         self._seen: dict[tuple[str, str | None, str], Object] = {}  # every object any list returned, by name
-
-    @property
-    def live(self) -> bool:
-        return isinstance(self.source, LiveSource)
 
     def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None,
              fields: dict[str, str] | None = None) -> list[Object]:
@@ -74,7 +69,6 @@ class ClusterView:
 
     @cached_property
     def authorizer(self) -> Authorizer:
-        """Live: the API server decides (access reviews). Dump or overlay: the evaluator does."""
-        if isinstance(self.source, LiveSource):
-            return AccessReviewer(self.source, service_account_of_token(SERVICE_ACCOUNT_DIR / "token"))
-        return self.rbac
+        """The source's own authorizer where it has one (live: the API server's access reviews), else
+        raycheck's evaluator of the RBAC objects (a dump, an overlay)."""
+        return self.source.authorizer() or self.rbac

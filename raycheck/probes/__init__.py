@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from raycheck.config import Settings, Target
+from raycheck.config import Target
+from raycheck.settings import Settings
 from raycheck.observation import Observation
 from raycheck.probes import http, ray_client, tcp
 from raycheck.probes.dns import DnsProbe, Lookup, describe_failure, in_cluster

@@ -17,7 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from raycheck.config import DnsServer
+from raycheck.settings import DnsServer
 from raycheck.observation import ms
 
 MAX_CNAME_HOPS = 8

@@ -8,7 +8,6 @@ ServiceAccount and image tag. A placeholder with no value is an error, never out
 
 from __future__ import annotations
 
-import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +18,6 @@ import yaml
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 GENERIC_ENTRIES = ("_blocked", "_error", "_cluster-read")
-UNRENDERED = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 class CatalogError(Exception):

@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from raycheck.capacity import (
+from raycheck.model.capacity import (
     GPU, Cluster, NodeShape, PodShape, Vector, format_quantity, max_count, place, quantity,
 )
-from raycheck.cluster.overlay import desired_workers, expand_raycluster
+from raycheck.model.kuberay import desired_workers, expand_raycluster
 
 pytestmark = [pytest.mark.capacity]
 
@@ -20,14 +20,19 @@ SUFFIXES = ["", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti", "m"]
 MULT = {"": 1, "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "Ki": 2 ** 10, "Mi": 2 ** 20,
         "Gi": 2 ** 30, "Ti": 2 ** 40}
 
+# Timing is not what these test: no deadline in any profile (see conftest.py).
+NO_DEADLINE = settings(deadline=None)
+
 amounts = st.builds(lambda n, k: Decimal(n).scaleb(-k), st.integers(0, 10 ** 12), st.integers(0, 9))
 
 
+@NO_DEADLINE
 @given(amounts, st.booleans())
 def test_format_then_parse_is_exact(value, binary):
     assert quantity(format_quantity(value, binary)) == value
 
 
+@NO_DEADLINE
 @given(st.integers(0, 10 ** 6), st.sampled_from(SUFFIXES))
 def test_parse_is_exact_for_every_suffix(number, suffix):
     expected = Decimal(number) / 1000 if suffix == "m" else Decimal(number) * MULT[suffix]
@@ -35,6 +40,7 @@ def test_parse_is_exact_for_every_suffix(number, suffix):
     assert quantity(format_quantity(expected)) == expected
 
 
+@NO_DEADLINE
 @given(st.integers(0, 10 ** 6), st.sampled_from(SUFFIXES), st.integers(0, 10 ** 6), st.sampled_from(SUFFIXES))
 def test_parsed_quantities_order_like_the_numbers(n1, s1, n2, s2):
     a, b = quantity(f"{n1}{s1}"), quantity(f"{n2}{s2}")
@@ -57,6 +63,7 @@ def unique(pod_list):
     return [PodShape(p.namespace, f"p{i}", p.requests, p.limits, p.no_limit) for i, p in enumerate(pod_list)]
 
 
+@NO_DEADLINE
 @given(nodes, pods)
 def test_adding_a_pod_never_lowers_usage_and_removing_never_raises_it(node_list, pod):
     cluster = Cluster.of(node_list, [])
@@ -67,6 +74,7 @@ def test_adding_a_pod_never_lowers_usage_and_removing_never_raises_it(node_list,
     assert all(cluster.used["n0"][r] <= before[r] + 0 for r in ("cpu", "memory", GPU))
 
 
+@NO_DEADLINE
 @given(nodes, st.lists(pods, max_size=12))
 def test_placement_never_puts_a_node_over_allocatable(node_list, pod_list):
     pod_list = unique(pod_list)
@@ -81,6 +89,7 @@ def test_placement_never_puts_a_node_over_allocatable(node_list, pod_list):
     assert set(placement.assigned) | set(placement.unplaced) == {p.key for p in pod_list}
 
 
+@NO_DEADLINE
 @given(nodes, st.lists(pods, min_size=1, max_size=12))
 def test_no_placement_when_total_request_exceeds_total_allocatable(node_list, pod_list):
     pod_list = unique(pod_list)
@@ -90,6 +99,7 @@ def test_no_placement_when_total_request_exceeds_total_allocatable(node_list, po
     assert not place(pod_list, Cluster.of(node_list, [])).fits
 
 
+@NO_DEADLINE
 @given(nodes, pods, st.integers(0, 20), st.integers(0, 20))
 def test_scaling_a_group_down_never_breaks_a_fit(node_list, worker, big, small):
     big, small = max(big, small), min(big, small)
@@ -99,6 +109,7 @@ def test_scaling_a_group_down_never_breaks_a_fit(node_list, worker, big, small):
         assert place(copies(small), cluster).fits
 
 
+@NO_DEADLINE
 @given(nodes, pods)
 def test_max_count_is_exactly_what_fits(node_list, worker):
     assume(any(v > 0 for v in worker.requests.amounts.values()))
@@ -118,6 +129,7 @@ groups = st.fixed_dictionaries({
 })
 
 
+@NO_DEADLINE
 @given(st.lists(groups, max_size=4, unique_by=lambda g: g["groupName"]))
 def test_expansion_pod_count_is_the_clamped_replica_sum(group_list):
     cluster = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "c", "namespace": "ray"},
@@ -175,3 +187,4 @@ class ClusterMachine(RuleBasedStateMachine):
 
 
 TestClusterMachine = ClusterMachine.TestCase
+TestClusterMachine.settings = NO_DEADLINE

@@ -2,7 +2,7 @@
 
 import pytest
 
-from raycheck import connectivity
+from raycheck.checks import connectivity
 
 pytestmark = [pytest.mark.connectivity, pytest.mark.dns, pytest.mark.network]
 

@@ -2,16 +2,16 @@
 
 import pytest
 
-from raycheck import connectivity
+from raycheck.checks import connectivity
 
 pytestmark = [pytest.mark.connectivity, pytest.mark.port, pytest.mark.network]
 
 
 @pytest.mark.check("port.client", severity="critical", requires=["dns.head-service"])
 def test_client_port_answers_grpc(probes, verdict):
-    verdict(connectivity.client_port(probes))
+    verdict(connectivity.client(probes))
 
 
 @pytest.mark.check("port.dashboard", severity="warning", requires=["dns.head-service"])
 def test_dashboard_port_answers_http(probes, verdict):
-    verdict(connectivity.dashboard_port(probes))
+    verdict(connectivity.dashboard(probes))

@@ -2,24 +2,24 @@
 
 import pytest
 
-from raycheck import gpus
+from raycheck.checks import gpu
 
 pytestmark = [pytest.mark.gpu]
 
 
 @pytest.mark.check("gpu.node-allocatable", severity="critical")
 def test_nodes_advertise_the_gpus_the_raycluster_requests(footprint, verdict):
-    verdict(gpus.node_allocatable(footprint))
+    verdict(gpu.node_allocatable(footprint))
 
 
 @pytest.mark.check("gpu.device-plugin", severity="critical")
 def test_nvidia_device_plugin_is_ready(footprint, verdict):
-    verdict(gpus.device_plugin(footprint))
+    verdict(gpu.device_plugin(footprint))
 
 
 @pytest.mark.check("gpu.sharing", severity="warning")
 def test_advertised_gpus_are_physical_gpus(footprint, verdict):
-    observation = gpus.sharing(footprint)
+    observation = gpu.sharing(footprint)
     if observation is None:
         pytest.skip("no GPU node carries GPU Feature Discovery labels (nvidia.com/gpu.count)")
     verdict(observation)
@@ -32,7 +32,7 @@ def test_ray_sees_the_expected_gpus(target, probes, cluster_if_any, verdict):
     if not handshake.ok:
         verdict.blocked("ray.client-handshake", handshake.message)
     raycluster = cluster_if_any.raycluster() if cluster_if_any is not None else None
-    verdict(gpus.ray_total(handshake.data.get("resources") or {}, target.expect_gpus, raycluster))
+    verdict(gpu.ray_total(handshake.data.get("resources") or {}, target.expect_gpus, raycluster))
 
 
 @pytest.mark.check("gpu.worker-visible", severity="critical", requires=["ray.client-handshake"])
@@ -44,4 +44,4 @@ def test_gpu_tasks_see_a_gpu(probes, settings, verdict):
     if count == 0:
         pytest.skip("Ray reports no GPUs: nothing to run a GPU task on (see gpu.ray-total)")
     observation = probes.gpu_tasks(min(count, 64), settings.deep_timeout)
-    verdict(gpus.worker_visible(observation, min(count, 64)))
+    verdict(gpu.worker_visible(observation, min(count, 64)))

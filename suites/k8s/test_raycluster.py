@@ -2,16 +2,16 @@
 
 import pytest
 
-from raycheck import kuberay
+from raycheck.checks import k8s
 
 pytestmark = [pytest.mark.k8s]
 
 
 @pytest.mark.check("k8s.raycluster-ready", severity="critical")
 def test_raycluster_is_ready(cluster, verdict):
-    verdict(kuberay.raycluster_ready(cluster))
+    verdict(k8s.raycluster_ready(cluster))
 
 
 @pytest.mark.check("k8s.head-service", severity="critical")
 def test_head_service_has_client_port_and_endpoints(cluster, verdict):
-    verdict(kuberay.head_service(cluster))
+    verdict(k8s.head_service(cluster))

@@ -2,11 +2,11 @@
 
 import pytest
 
-from raycheck import exposure
+from raycheck.checks import security
 
 pytestmark = [pytest.mark.security]
 
 
 @pytest.mark.check("security.ray-exposure", severity="warning")
 def test_ray_ports_reachable_only_from_the_client_namespace(cluster, verdict):
-    verdict(exposure.ray_exposure(cluster))
+    verdict(security.ray_exposure(cluster))

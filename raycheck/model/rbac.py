@@ -185,12 +185,13 @@ class AccessReviewer:
         if access.name:
             attributes["name"] = access.name
         if self.me == subject.username:
-            path, spec = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {"resourceAttributes": attributes}
+            kind, spec = "SelfSubjectAccessReview", {"resourceAttributes": attributes}
         else:
-            path = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+            kind = "SubjectAccessReview"
             spec = {"user": subject.username, "groups": list(subject.groups), "resourceAttributes": attributes}
-        kind = path.rsplit("/", 1)[1][:-1]
-        body = {"apiVersion": "authorization.k8s.io/v1", "kind": kind.capitalize(), "spec": spec}
+        # a real API server decodes the body by its exact kind: "Subjectaccessreview" is refused
+        path = f"/apis/authorization.k8s.io/v1/{kind.lower()}s"
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": spec}
         status = self.source.create(path, body).get("status") or {}
         allowed = bool(status.get("allowed"))
         reason = status.get("reason") or ("allowed" if allowed else "denied")

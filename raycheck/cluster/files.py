@@ -13,9 +13,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from raycheck.config import ConfigError
+from raycheck.errors import ConfigError
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
 SUFFIXES = (".yaml", ".yml", ".json")
 
 

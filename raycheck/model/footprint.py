@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from raycheck.capacity import Cluster, NodeShape, PodShape, counts_on_node, node_shape, pod_shape
+from raycheck.model.capacity import Cluster, NodeShape, PodShape, counts_on_node, node_shape, pod_shape
 from raycheck.cluster.view import ClusterView
 
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from raycheck.capacity import GPU, Vector, format_quantity, human, pod_shape, quantity
-from raycheck.footprint import Footprint
+from raycheck.model.capacity import GPU, Vector, format_quantity, human, pod_shape, quantity
+from raycheck.model.footprint import Footprint
 from raycheck.observation import Observation
 
 OBJECT_STORE_FRACTION = Decimal("0.3")

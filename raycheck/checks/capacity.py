@@ -6,10 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from raycheck.capacity import GPU, Cluster, PodShape, Vector, human, max_count, node_shape, place, pod_shape
-from raycheck.cluster.overlay import INT32_MAX, OverlaySource, desired_workers
+from raycheck.model.capacity import GPU, Cluster, PodShape, Vector, human, max_count, node_shape, place, pod_shape
+from raycheck.cluster.overlay import OverlaySource
+from raycheck.model.kuberay import INT32_MAX, desired_workers
 from raycheck.cluster.source import Query
-from raycheck.footprint import Footprint
+from raycheck.model.footprint import Footprint
 from raycheck.observation import Observation
 
 

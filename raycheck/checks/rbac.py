@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from raycheck.cluster.view import ClusterView
 from raycheck.config import Permission, Target
 from raycheck.observation import Observation
-from raycheck.rbac import Access, Grant, ServiceAccountSubject
+from raycheck.model.rbac import Access, Grant, ServiceAccountSubject
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection", "*")
 
@@ -62,7 +62,7 @@ def missing_permissions(view: ClusterView) -> list[Permission]:
     return out
 
 
-def client_sa_may(view: ClusterView, need: Need) -> Observation:
+def client_sa(view: ClusterView, need: Need) -> Observation:
     target = view.target
     who = subject(target)
     access = Access(need.verb, need.group, need.resource, target.ray_namespace)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raycheck.cluster.overlay import desired_workers
+from raycheck.model.kuberay import desired_workers
 from raycheck.cluster.source import ClusterReadError, Object
 from raycheck.cluster.view import ClusterView
 from raycheck.observation import Observation

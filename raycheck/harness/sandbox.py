@@ -1,6 +1,6 @@
 """The sandbox: the seed's reference deployment, simulated with real parts on this machine.
 
-``make sandbox`` (``python -m raycheck.sandbox``) starts
+``make sandbox`` (``raycheck sandbox``) starts
 
 * a real Ray head (``ray start --head --block``) with the client server on 10001 and the
   dashboard on 8265 when free (other ports otherwise) and 8 declared GPUs,
@@ -31,11 +31,11 @@ from typing import Any, Iterable
 
 import yaml
 
-from raycheck.dnszone import DnsZoneServer, zone_from_objects
+from raycheck.harness.dnszone import DnsZoneServer, zone_from_objects
 from raycheck.probes import http, ray_client, tcp
-from raycheck.scenario import SCENARIOS, load_objects
+from raycheck.cluster.files import load_objects
+from raycheck.harness.scenarios import SCENARIOS
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = SCENARIOS / "seed"
 # The Ray Client port must stay out of the worker port range (10002-19999) and out of the range
 # where the client proxier starts per-client servers (23000 and up): see FACTS.md.
@@ -276,9 +276,9 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m raycheck.sandbox", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="raycheck sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", action="store_true", help="keep the sandbox running until Ctrl-C; run nothing")
-    parser.add_argument("--report-dir", default=str(ROOT / "reports"), help="where the suite writes its reports")
+    parser.add_argument("--report-dir", default="reports", help="where the suite writes its reports (default reports/)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --), e.g. -m connectivity")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -291,13 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.start()
         print(f"sandbox: ready in {time.monotonic() - started:.1f} s; target {sandbox.target_path}", flush=True)
         if args.serve:
-            print("sandbox: serving; run, in another shell:\n  .venv/bin/pytest "
+            print("sandbox: serving; run, in another shell:\n  raycheck "
                   + " ".join(sandbox.pytest_args()) + "\nCtrl-C stops it.", flush=True)
             while True:
                 time.sleep(3600)
-        command = [sys.executable, "-m", "pytest", *sandbox.pytest_args(), f"--report-dir={args.report_dir}",
+        command = [sys.executable, "-m", "raycheck", *sandbox.pytest_args(), f"--report-dir={args.report_dir}",
                    *args.pytest_args]
-        status = subprocess.call(command, cwd=ROOT)
+        status = subprocess.call(command)
         print(f"sandbox: suite exit status {status}; reports in {args.report_dir}/ "
               "(raycheck.json, raycheck.md, raycheck.html, junit.xml, raycheck.prom)", flush=True)
         return status

@@ -7,7 +7,7 @@ figures, whether it passes or not; ``cause`` picks the remediation variant.
 from __future__ import annotations
 
 from raycheck.cluster.view import ClusterView
-from raycheck.kuberay import head_service_state
+from raycheck.checks.k8s import head_service_state
 from raycheck.observation import Observation, ms
 from raycheck.probes import Probes
 from raycheck.versions import local_ray_version, python_minor
@@ -101,11 +101,11 @@ def search_path(probes: Probes) -> Observation | None:
     return Observation(True, f"{cost}; within the threshold of {target.dns_search_lookups}")
 
 
-def client_port(probes: Probes) -> Observation:
+def client(probes: Probes) -> Observation:
     return _named(probes, probes.client_greeting)
 
 
-def dashboard_port(probes: Probes) -> Observation:
+def dashboard(probes: Probes) -> Observation:
     obs, body = probes.dashboard_version
     if obs.ok and body is not None:
         return Observation(True, f"{obs.message}: Ray {body.get('ray_version', '?')} dashboard",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from raycheck.capacity import GPU, Vector
-from raycheck.cluster.overlay import desired_workers
-from raycheck.footprint import Footprint
+from raycheck.model.capacity import GPU, Vector
+from raycheck.model.kuberay import desired_workers
+from raycheck.model.footprint import Footprint
 from raycheck.observation import Observation
 
 DEVICE_PLUGIN_MARK = "nvidia-device-plugin"
