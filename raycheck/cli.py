@@ -29,7 +29,10 @@ def pytest_args(argv: list[str]) -> list[str]:
     suites = suites_dir()
     # no cache: the rootdir may be a read-only site-packages (the image), and runs must not depend on
     # the last one (--lf would silently run a subset)
-    return ["-c", str(ini), f"--rootdir={suites.parent}", "-p", "no:cacheprovider", *argv, str(suites)]
+    # this command imported raycheck before pytest could mark the plugin's distribution for assertion
+    # rewriting: nothing of it needs rewriting (the suites are rewritten), so that warning is noise
+    quiet = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
+    return ["-c", str(ini), f"--rootdir={suites.parent}", "-p", "no:cacheprovider", "-W", quiet, *argv, str(suites)]
 
 
 def help_text() -> str:

@@ -1,0 +1,74 @@
+"""The checks' single view of cluster state, whatever the source; each query asked once."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from raycheck.cluster.source import ClusterReadError, Object, Query, Source
+from raycheck.config import Target
+from raycheck.model.rbac import Authorizer, RbacEvaluator
+
+RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+
+
+class ClusterView:
+    def __init__(self, source: Source, target: Target) -> None:
+        self.source = source
+        self.target = target
+        self._cache: dict[tuple[Any, ...], list[Object]] = {}
+        self._failed: dict[tuple[Any, ...], ClusterReadError] = {}  # asked once: a slow list costs one timeout
+        self._seen: dict[tuple[str, str | None, str], Object] = {}  # every object any list returned, by name
+
+    def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None,
+             fields: dict[str, str] | None = None) -> list[Object]:
+        query = Query(kind, namespace, labels or {}, fields or {})
+        key = query.key()
+        if key in self._failed:
+            raise self._failed[key]
+        if key not in self._cache:
+            try:
+                self._cache[key] = self.source.list(query)
+            except ClusterReadError as exc:
+                self._failed[key] = exc
+                raise
+            for obj in self._cache[key]:
+                meta = obj.get("metadata") or {}
+                self._seen[(kind, meta.get("namespace"), meta.get("name", ""))] = obj
+        return self._cache[key]
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Object | None:
+        """One object by name: from a list already made in this run (the GPU nodes listed by label,
+        say), else asked for by name."""
+        seen = self._seen.get((kind, namespace, name))
+        if seen is not None:
+            return seen
+        found = self.list(kind, namespace, fields={"metadata.name": name})
+        return found[0] if found else None
+
+    # -- the Ray cluster
+
+    def raycluster(self) -> Object | None:
+        return self.get("RayCluster", self.target.ray_namespace, self.target.cluster_name)
+
+    def ray_pods(self) -> list[Object]:
+        return self.list("Pod", self.target.ray_namespace, {"ray.io/cluster": self.target.cluster_name})
+
+    def head_service(self) -> Object | None:
+        return self.get("Service", self.target.ray_namespace, self.target.head_service)
+
+    def endpoint_slices(self, service: str) -> list[Object]:
+        return self.list("EndpointSlice", self.target.ray_namespace, {"kubernetes.io/service-name": service})
+
+    # -- access
+
+    @cached_property
+    def rbac(self) -> RbacEvaluator:
+        """Every RBAC object, cluster-wide: bindings anywhere may grant the client SA access."""
+        return RbacEvaluator(obj for kind in RBAC_KINDS for obj in self.list(kind))
+
+    @cached_property
+    def authorizer(self) -> Authorizer:
+        """The source's own authorizer where it has one (live: the API server's access reviews), else
+        raycheck's evaluator of the RBAC objects (a dump, an overlay)."""
+        return self.source.authorizer() or self.rbac

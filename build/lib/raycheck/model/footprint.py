@@ -1,0 +1,59 @@
+"""Where the Ray cluster lives: its pods, the nodes they run on, and everything else bound there.
+
+Reads only what concerns the Ray cluster: its pods by label, the nodes they are bound to by
+name, the pods on those nodes by ``spec.nodeName``, and GPU nodes by the GPU Feature Discovery
+label. A 2,000-node cluster is never listed whole for a Ray cluster on a few nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from raycheck.model.capacity import Cluster, NodeShape, PodShape, counts_on_node, node_shape, pod_shape
+from raycheck.cluster.view import ClusterView
+
+GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
+
+
+@dataclass
+class Footprint:
+    view: ClusterView
+
+    @cached_property
+    def ray_pods(self) -> list[dict[str, Any]]:
+        return self.view.ray_pods()
+
+    @cached_property
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """The nodes the Ray pods are bound to."""
+        names = sorted({p["spec"]["nodeName"] for p in self.ray_pods if (p.get("spec") or {}).get("nodeName")})
+        found = {}
+        for name in names:
+            node = self.view.get("Node", None, name)
+            if node is not None:
+                found[name] = node
+        return found
+
+    @cached_property
+    def gpu_nodes(self) -> dict[str, dict[str, Any]]:
+        """Nodes labelled by GPU Feature Discovery; without GFD, every node that advertises GPUs."""
+        labelled = self.view.list("Node", labels=GPU_NODE_LABEL)
+        if not labelled:
+            labelled = [n for n in self.view.list("Node")
+                        if ((n.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu") not in (None, "0")]
+        return {n["metadata"]["name"]: n for n in labelled}
+
+    def bound(self, node: str) -> list[PodShape]:
+        return [pod_shape(p) for p in self.view.list("Pod", fields={"spec.nodeName": node}) if counts_on_node(p)]
+
+    def cluster(self, nodes: dict[str, dict[str, Any]] | None = None) -> Cluster:
+        """The capacity model of ``nodes`` (default: the Ray pods' nodes) with what is bound there."""
+        chosen = self.nodes if nodes is None else nodes
+        shapes: list[NodeShape] = [node_shape(n) for n in chosen.values()]
+        return Cluster.of(shapes, [p for name in chosen for p in self.bound(name)])
+
+    def candidate_nodes(self, needs_gpu: bool) -> dict[str, dict[str, Any]]:
+        """Where Ray pods could go: the GPU nodes for GPU pods, else the nodes Ray already uses."""
+        return dict(self.gpu_nodes) if needs_gpu else dict(self.nodes)
