@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 wheel: $(STAMP)
+	rm -rf build
 	$(VENV)/bin/python -m pip wheel --disable-pip-version-check -q --no-deps --no-build-isolation -w dist .
 
 clean:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -143,8 +144,13 @@ def test_offline_run_without_cluster_state_skips_every_check_20_times_in_a_row(t
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    source = tmp_path_factory.mktemp("source")  # a copy: no build/ left in the checkout, none reused from it
+    for name in ("pyproject.toml", "README.md", "conftest.py", "raycheck", "plugins", "fixtures", "suites"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                             if (ROOT / name).is_dir() else {}))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-deps",
-                            "--no-build-isolation", "-w", str(out), str(ROOT)], capture_output=True, text=True,
+                            "--no-build-isolation", "-w", str(out), str(source)], capture_output=True, text=True,
                            timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     return next(out.glob("raycheck-*.whl"))
