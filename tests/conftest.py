@@ -17,7 +17,7 @@ import yaml
 from raycheck.harness.dnszone import DnsZoneServer, Zone, zone_from_objects
 from raycheck.harness.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
 from raycheck.cluster.files import load_objects
-from raycheck.harness.scenarios import SCENARIOS
+from raycheck.harness.scenarios import SCENARIOS, write_snapshot
 
 pytest_plugins = ["pytester"]  # the project's own tests drive the plugin with pytester; user runs do not load it
 
@@ -99,12 +99,16 @@ def seed_state() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def write_dump(tmp_path: Path) -> Callable[[list[dict[str, Any]]], Path]:
-    """Write objects as a dump folder (one List file, as ``kubectl get -o yaml`` writes)."""
+def write_dump(tmp_path: Path) -> Callable[..., Path]:
+    """Write objects as a dump folder: ``complete`` (default) as a full snapshot, one
+    ``kubectl get <plural> -A -o yaml`` file per kind raycheck reads; else as one ``List`` of the
+    objects (``kubectl get a,b,c -o yaml``), which covers only the kinds and namespaces it holds."""
     counter = iter(range(1000))
 
-    def write(objects: list[dict[str, Any]]) -> Path:
+    def write(objects: list[dict[str, Any]], complete: bool = True) -> Path:
         folder = tmp_path / f"dump-{next(counter)}"
+        if complete:
+            return write_snapshot(folder, objects)
         folder.mkdir()
         (folder / "all.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objects}))
         return folder

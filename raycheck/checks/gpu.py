@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from raycheck.cluster.coverage import NotCovered
 from raycheck.model.capacity import GPU, Vector
 from raycheck.model.kuberay import desired_workers
 from raycheck.model.footprint import Footprint
@@ -53,7 +54,11 @@ def node_allocatable(fp: Footprint) -> Observation:
 
 
 def device_plugin(fp: Footprint) -> Observation:
-    daemonsets = [d for d in fp.view.list("DaemonSet") if DEVICE_PLUGIN_MARK in d["metadata"]["name"]]
+    found, everywhere = fp.view.list_seen("DaemonSet")
+    daemonsets = [d for d in found if DEVICE_PLUGIN_MARK in d["metadata"]["name"]]
+    if not daemonsets and not everywhere:  # absent where the dump looked: not evidence it is absent
+        raise NotCovered("DaemonSet", None, fp.view.source.name, fp.view.source.how_to_add("DaemonSet", None),
+                         "no device plugin in the namespaces it holds")
     if not daemonsets:
         return Observation(False, "no NVIDIA device plugin DaemonSet (nvidia-device-plugin-daemonset, GPU Operator "
                            "or Helm's <release>-nvidia-device-plugin) in any namespace", cause="missing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from raycheck.model.kuberay import desired_workers
+from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.source import ClusterReadError, Object
 from raycheck.cluster.view import ClusterView
 from raycheck.observation import Observation
@@ -77,7 +78,8 @@ def _describe_troubles(pods: list[Object]) -> str:
 def ready_endpoints(view: ClusterView, service: Object) -> tuple[list[str], str]:
     """Ready endpoint addresses of a Service, from EndpointSlices or, without any, from its pods."""
     publish_not_ready = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
-    slices = view.endpoint_slices(service["metadata"]["name"])
+    slices = view.endpoint_slices(service["metadata"]["name"]) \
+        if view.covers("EndpointSlice", service["metadata"].get("namespace")) else []
     if slices:
         addresses = [a for s in slices for e in s.get("endpoints") or []
                      if (e.get("conditions") or {}).get("ready", True) or publish_not_ready
@@ -122,7 +124,7 @@ def head_service_state(view: ClusterView | None) -> tuple[str, str] | None:
         return None
     try:
         observation = head_service(view)
-    except ClusterReadError:
+    except (ClusterReadError, NotCovered):
         return None
     if observation.cause == "missing":
         return "service-missing", observation.message

@@ -108,9 +108,12 @@ def recent_kills(fp: Footprint) -> Observation:
                 killed.append(f"{name} ({cs.get('restartCount', 0)} restarts, last at {last.get('finishedAt', '?')})")
             elif cs.get("restartCount", 0) >= RESTART_THRESHOLD:
                 restarting.append(f"{name} ({cs['restartCount']} restarts)")
-    events = [e for e in fp.view.list("Event", fp.view.target.ray_namespace)
+    namespace = fp.view.target.ray_namespace
+    # Events only add to what the pods' last states say: a dump without them is read without them
+    events = [e for e in fp.view.list("Event", namespace)
               if e.get("reason") in ("OOMKilling", "OOMKilled")
-              and ((e.get("involvedObject") or {}).get("name") or "").startswith(fp.view.target.cluster_name)]
+              and ((e.get("involvedObject") or {}).get("name") or "").startswith(fp.view.target.cluster_name)] \
+        if fp.view.covers("Event", namespace) else []
     pods = len(fp.ray_pods)
     if killed or events:
         detail = "; ".join(killed + [f"event {e.get('reason')}: {e.get('message', '')[:120]}" for e in events])

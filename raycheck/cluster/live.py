@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raycheck.cluster.coverage import ALL
 from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.selectors import equality
 from raycheck.cluster.source import ClusterReadError, Object, Query
@@ -67,6 +68,16 @@ class LiveSource:
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.name, "requests": self.requests, "bytes": self.bytes}
+
+    def covers(self, kind: str, namespace: str | None) -> bool:
+        """Whatever raycheck may list: a list it may not read is a 403, a finding about its own RBAC."""
+        return True
+
+    def how_to_add(self, kind: str, namespace: str | None) -> str:
+        return "(live: nothing to add)"
+
+    def covered_namespaces(self, kind: str) -> set[str]:
+        return {ALL}
 
     def authorizer(self) -> AccessReviewer:
         """The API server decides, through access reviews (as the checker's own ServiceAccount where

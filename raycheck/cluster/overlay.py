@@ -12,6 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from raycheck.cluster.coverage import Coverage
 from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.source import Object, Query, Source, select
 from raycheck.errors import ConfigError
@@ -78,6 +79,8 @@ class OverlaySource:
                 for child in expand_raycluster(obj):
                     applied.setdefault(key(child), child)
         self.applied = applied
+        self._applied_coverage = Coverage()
+        self._applied_coverage.add_objects(list(applied.values()))
 
     def _shadowed(self, obj: Object) -> bool:
         if key(obj) in self.applied:
@@ -88,6 +91,16 @@ class OverlaySource:
 
     def describe(self) -> dict[str, Any]:
         return {**self.base.describe(), "source": self.name, "manifests_applied": len(self.applied)}
+
+    def covers(self, kind: str, namespace: str | None) -> bool:
+        """What the base covers, and the manifests' own kinds where they apply them."""
+        return self.base.covers(kind, namespace) or self._applied_coverage.covers(kind, namespace)
+
+    def how_to_add(self, kind: str, namespace: str | None) -> str:
+        return self.base.how_to_add(kind, namespace)
+
+    def covered_namespaces(self, kind: str) -> set[str]:
+        return self.base.covered_namespaces(kind) | self._applied_coverage.namespaces(kind)
 
     def authorizer(self) -> None:
         """The manifests may change RBAC: evaluate the overlaid objects, never ask the live server."""

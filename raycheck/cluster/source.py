@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 from raycheck.cluster.kinds import KINDS
 from raycheck.errors import ConfigError
-from raycheck.cluster.files import load_objects
+from raycheck.cluster.coverage import Coverage
+from raycheck.cluster.files import read_dump
 
 if TYPE_CHECKING:
     from raycheck.model.rbac import Authorizer
@@ -76,6 +78,18 @@ class Source(Protocol):
         raycheck evaluates the RBAC objects the source holds."""
         ...
 
+    def covers(self, kind: str, namespace: str | None) -> bool:
+        """Whether the source holds evidence about ``kind`` in ``namespace`` (None: every namespace)."""
+        ...
+
+    def how_to_add(self, kind: str, namespace: str | None) -> str:
+        """The command that adds ``kind`` (in ``namespace``) to this source."""
+        ...
+
+    def covered_namespaces(self, kind: str) -> set[str]:
+        """The namespaces ``kind`` is evidence in (``{"*"}``: every one)."""
+        ...
+
 
 def _field(obj: Object, path: str) -> str | None:
     value: Any = obj
@@ -112,8 +126,12 @@ class MemorySource:
     per-cluster queries of a 60,000-pod dump do not each scan every pod.
     """
 
-    def __init__(self, objects: Iterable[Object], name: str = "dump") -> None:
+    def __init__(self, objects: Iterable[Object], name: str = "dump", coverage: Coverage | None = None,
+                 root: Path | None = None) -> None:
+        """``coverage``: what the objects are evidence about (default: each object's kind where it
+        occurs); ``root``: the dump folder they were read from, for the commands that add to it."""
         self.name = name
+        self.root = root
         self.by_kind: dict[str, list[Object]] = {}
         self.ignored: dict[str, int] = {}
         self._indexes: dict[tuple[str, str, str], dict[str | None, list[Object]]] = {}
@@ -123,13 +141,26 @@ class MemorySource:
                 self.by_kind.setdefault(kind, []).append(obj)
             else:
                 self.ignored[str(kind)] = self.ignored.get(str(kind), 0) + 1
+        if coverage is None:
+            coverage = Coverage()
+            coverage.add_objects([o for items in self.by_kind.values() for o in items])
+        self.coverage = coverage
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.name, "objects": sum(len(v) for v in self.by_kind.values()),
-                "ignored_kinds": dict(sorted(self.ignored.items()))}
+                "ignored_kinds": dict(sorted(self.ignored.items())), "covered": self.coverage.describe()}
 
     def authorizer(self) -> None:
         return None
+
+    def covers(self, kind: str, namespace: str | None) -> bool:
+        return self.coverage.covers(kind, namespace)
+
+    def how_to_add(self, kind: str, namespace: str | None) -> str:
+        return add_command(kind, namespace, self.root)
+
+    def covered_namespaces(self, kind: str) -> set[str]:
+        return self.coverage.namespaces(kind)
 
     def _index(self, kind: str, how: str, key: str) -> dict[str | None, list[Object]]:
         """Objects of ``kind`` by the value of a field path (how='field') or a label (how='label')."""
@@ -166,13 +197,29 @@ def dump_source(path: Path) -> MemorySource:
     """
     gc.disable()
     try:
-        source = MemorySource(load_objects(path), name=f"dump {path}")
+        dump = read_dump(path)
+        source = MemorySource(dump.objects, name=f"dump {path}", coverage=dump.coverage,
+                              root=path if path.is_dir() else path.parent)
     finally:
         gc.enable()
     gc.freeze()
-    if not source.by_kind:  # a wrong folder, not a cluster without objects: every check would fail
+    if not source.by_kind and not dump.coverage.spaces:  # a wrong folder, not a cluster without objects
         others = sum(source.ignored.values())
         found = f"only {others} objects of kinds raycheck does not read" if others else "no objects"
         raise ConfigError(f"{path}: {found}; expected the output of `kubectl get <kinds> -A -o yaml` "
                           "or `kubectl cluster-info dump --all-namespaces --output-directory=DIR`")
     return source
+
+
+def add_command(kind: str, namespace: str | None, root: Path | None) -> str:
+    """``kubectl get`` that writes ``kind`` where a dump folder is read as covering it."""
+    info = KINDS[kind]
+    resource = f"{info.plural}.{info.group}" if info.group and "." in info.group and not info.group.endswith(
+        ".k8s.io") else info.plural
+    folder = shlex.quote(str(root)) if root is not None else "DIR"
+    if not info.namespaced:
+        return f"kubectl get {resource} -o yaml > {folder}/{info.plural}.yaml"
+    if namespace is None:
+        return f"kubectl get {resource} -A -o yaml > {folder}/{info.plural}.yaml"
+    return f"mkdir -p {folder}/{namespace} && kubectl get {resource} -n {namespace} -o yaml > " \
+           f"{folder}/{namespace}/{info.plural}.yaml"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from raycheck.cluster.coverage import ALL, NotCovered
 from raycheck.cluster.source import ClusterReadError, Object, Query, Source
 from raycheck.config import Target
 from raycheck.model.rbac import Authorizer, RbacEvaluator
@@ -22,6 +23,8 @@ class ClusterView:
 
     def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None,
              fields: dict[str, str] | None = None) -> list[Object]:
+        if not self.source.covers(kind, namespace):
+            raise NotCovered(kind, namespace, self.source.name, self.source.how_to_add(kind, namespace))
         query = Query(kind, namespace, labels or {}, fields or {})
         key = query.key()
         if key in self._failed:
@@ -37,6 +40,19 @@ class ClusterView:
                 self._seen[(kind, meta.get("namespace"), meta.get("name", ""))] = obj
         return self._cache[key]
 
+    def covers(self, kind: str, namespace: str | None = None) -> bool:
+        """Whether a list of ``kind`` would be evidence (for checks that use a kind only to explain)."""
+        return self.source.covers(kind, namespace)
+
+    def list_seen(self, kind: str, labels: dict[str, str] | None = None) -> tuple[list[Object], bool]:
+        """``kind`` in every namespace the source covers it in, and whether that is every namespace
+        (a cluster-info dump without --all-namespaces covers two): for checks that may find what
+        they look for in part of the cluster, and may not conclude it is absent from the rest."""
+        if self.covers(kind, None):
+            return self.list(kind, None, labels), True
+        spaces = sorted(s for s in self.source.covered_namespaces(kind) if s and s != ALL)
+        return [o for ns in spaces for o in self.list(kind, ns, labels)], False
+
     def get(self, kind: str, namespace: str | None, name: str) -> Object | None:
         """One object by name: from a list already made in this run (the GPU nodes listed by label,
         say), else asked for by name."""
@@ -50,6 +66,13 @@ class ClusterView:
 
     def raycluster(self) -> Object | None:
         return self.get("RayCluster", self.target.ray_namespace, self.target.cluster_name)
+
+    def raycluster_if_known(self) -> Object | None:
+        """The RayCluster where the source can tell it, else None: for checks that only compare with it."""
+        try:
+            return self.raycluster()
+        except (ClusterReadError, NotCovered):
+            return None
 
     def ray_pods(self) -> list[Object]:
         return self.list("Pod", self.target.ray_namespace, {"ray.io/cluster": self.target.cluster_name})

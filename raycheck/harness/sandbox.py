@@ -34,7 +34,7 @@ import yaml
 from raycheck.harness.dnszone import DnsZoneServer, zone_from_objects
 from raycheck.probes import http, ray_client, tcp
 from raycheck.cluster.files import load_objects
-from raycheck.harness.scenarios import SCENARIOS
+from raycheck.harness.scenarios import SCENARIOS, write_snapshot
 
 SEED = SCENARIOS / "seed"
 # The Ray Client port must stay out of the worker port range (10002-19999) and out of the range
@@ -256,9 +256,7 @@ class Sandbox:
         resolv.write_text(pod_resolv_conf("swe-ai-fleet", self.dns.host))
         self.target_path.write_text(yaml.safe_dump(seed_target(self.ports.client, self.ports.dashboard,
                                                                self.ports.gcs, resolv), sort_keys=False))
-        self.dump_dir.mkdir()
-        (self.dump_dir / "seed.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List",
-                                                                 "items": self.objects}))
+        write_snapshot(self.dump_dir, self.objects)
         self.head.start()
         return self
 

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from raycheck.model.capacity import Cluster, NodeShape, PodShape, counts_on_node, node_shape, pod_shape
+from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.view import ClusterView
 
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
@@ -29,6 +30,11 @@ class Footprint:
     def nodes(self) -> dict[str, dict[str, Any]]:
         """The nodes the Ray pods are bound to."""
         names = sorted({p["spec"]["nodeName"] for p in self.ray_pods if (p.get("spec") or {}).get("nodeName")})
+        if names and not self.view.covers("Node", None):
+            source = self.view.source
+            raise NotCovered("Node", None, source.name, source.how_to_add("Node", None),
+                             f"the Ray pods are bound to {', '.join(names)}: what they request there is known, "
+                             "what the nodes can allocate is not")
         found = {}
         for name in names:
             node = self.view.get("Node", None, name)
@@ -46,6 +52,11 @@ class Footprint:
         return {n["metadata"]["name"]: n for n in labelled}
 
     def bound(self, node: str) -> list[PodShape]:
+        """Every pod bound to ``node``, of any namespace: they all take its capacity."""
+        if not self.view.covers("Pod", None):
+            source = self.view.source
+            raise NotCovered("Pod", None, source.name, source.how_to_add("Pod", None),
+                             f"pods of every namespace take {node}'s capacity, not only the Ray cluster's")
         return [pod_shape(p) for p in self.view.list("Pod", fields={"spec.nodeName": node}) if counts_on_node(p)]
 
     def cluster(self, nodes: dict[str, dict[str, Any]] | None = None) -> Cluster:

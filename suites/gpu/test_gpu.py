@@ -31,7 +31,7 @@ def test_ray_sees_the_expected_gpus(target, probes, cluster_if_any, verdict):
     handshake = probes.handshake
     if not handshake.ok:
         verdict.blocked("ray.client-handshake", handshake.message)
-    raycluster = cluster_if_any.raycluster() if cluster_if_any is not None else None
+    raycluster = cluster_if_any.raycluster_if_known() if cluster_if_any is not None else None
     verdict(gpu.ray_total(handshake.data.get("resources") or {}, target.expect_gpus, raycluster))
 
 
