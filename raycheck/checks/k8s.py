@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from raycheck.model.kuberay import desired_workers
+from raycheck.model.kuberay import desired_workers, pod_ready, pod_trouble, ray_container
 from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.source import ClusterReadError, Object
 from raycheck.cluster.view import ClusterView
 from raycheck.observation import Observation
 
 
-def pod_ready(pod: Object) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-
-
-def pod_trouble(pod: Object) -> str | None:
-    """Why a pod is not ready, in the words ``kubectl describe`` would use; None if it is."""
-    if pod_ready(pod):
-        return None
-    status = pod.get("status") or {}
-    for cs in status.get("containerStatuses") or []:
-        waiting = (cs.get("state") or {}).get("waiting")
-        if waiting and waiting.get("reason"):
-            restarts = cs.get("restartCount", 0)
-            return f"{waiting['reason']}" + (f" ({restarts} restarts)" if restarts else "")
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            return f"Pending: {cond.get('message') or cond.get('reason') or 'unschedulable'}"
-    return status.get("phase") or "not ready"
+# GCS port names seen in head Services: KubeRay's default, its samples', and older ones'
+GCS_PORT_NAMES = ("gcs-server", "gcs", "redis")
 
 
 def raycluster_ready(view: ClusterView) -> Observation:
@@ -47,32 +29,64 @@ def raycluster_ready(view: ClusterView) -> Observation:
     heads = [p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"]
     workers = [p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"]
     desired = sum(desired_workers(g) for g in (cluster.get("spec") or {}).get("workerGroupSpecs") or [])
-    status = cluster.get("status") or {}
     ready_workers = sum(pod_ready(p) for p in workers)
-    state = status.get("state") or "unknown"
     troubles = sorted({t for p in heads + workers if (t := pod_trouble(p))})
+    said = kuberay_says(cluster)
     figures = {"pod_trouble": "; ".join(troubles) or "none", "desired_workers": str(desired),
-               "ready_workers": str(ready_workers)}
-    head_text = f"head {heads[0]['metadata']['name']} ready" if heads and pod_ready(heads[0]) else \
-        (f"head {heads[0]['metadata']['name']} not ready ({pod_trouble(heads[0])})" if heads else "no head pod")
-    message = f"{where}: {head_text}, {ready_workers}/{desired} workers ready (state {state})"
+               "ready_workers": str(ready_workers), "kuberay_says": said or "nothing"}
+    head = next((p for p in heads if pod_ready(p)), heads[0] if heads else None)  # a replacement may be starting
+    head_text = "no head pod" if head is None else \
+        f"head {head['metadata']['name']} " + ("ready" if pod_ready(head) else f"not ready ({pod_trouble(head)})")
+    # the pods decide; KubeRay's status is quoted (it may lack a state, or say ready while workers are Pending)
+    message = f"{where}: {head_text}, {ready_workers}/{desired} workers ready"
     if troubles:
         message += f"; {_describe_troubles(heads + workers)}"
-    if not heads or not pod_ready(heads[0]):
-        return Observation(False, message, cause="head-not-ready", figures=figures)
+    if said:
+        message += f"; KubeRay: {said}"
+    quota = "exceeded quota" in (said or "") or any("exceeded quota" in t for t in troubles)
+    if head is None or not pod_ready(head):
+        return Observation(False, message, cause="quota" if quota else "head-not-ready", figures=figures)
     if ready_workers < desired:
-        cause = "gpu-pending" if any("nvidia.com/gpu" in t for t in troubles) else "workers-not-ready"
+        cause = "quota" if quota else "gpu-pending" if any("nvidia.com/gpu" in t for t in troubles) else \
+            "gcs-wait" if any("wait-gcs-ready" in t for t in troubles) else "workers-not-ready"
         return Observation(False, message, cause=cause, figures=figures)
     return Observation(True, message, figures=figures)
 
 
+def kuberay_says(cluster: Object) -> str | None:
+    """What the RayCluster's status tells, quoted: its state (absent on old KubeRay), the reason of a
+    failed state, and the conditions that are not as they should be (with reason and message)."""
+    status = cluster.get("status") or {}
+    parts = []
+    if status.get("state"):
+        parts.append(f"state {status['state']}" + (f" ({status['reason']})" if status.get("reason") else ""))
+    elif status.get("reason"):
+        parts.append(f"reason {status['reason']}")
+    for cond in status.get("conditions") or []:
+        kind, value = cond.get("type"), cond.get("status")
+        bad = (kind == "ReplicaFailure" and value == "True") or (kind in ("HeadPodReady", "RayClusterProvisioned")
+                                                                and value == "False")
+        if bad:
+            detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
+            parts.append(f"{kind}={value}" + (f" ({detail})" if detail else ""))
+    return "; ".join(parts) or None
+
+
 def _describe_troubles(pods: list[Object]) -> str:
-    counts: dict[str, int] = {}
+    """Pod troubles counted: "8 pods Init: wait-gcs-ready running (...), the longest since <time>"."""
+    counts: dict[str, list[str]] = {}
     for pod in pods:
         trouble = pod_trouble(pod)
         if trouble:
-            counts[trouble] = counts.get(trouble, 0) + 1
-    return ", ".join(f"{n} pod{'s' if n > 1 else ''} {t}" for t, n in sorted(counts.items()))
+            text, _, since = trouble.partition(" since ")
+            counts.setdefault(text, []).append(since)
+    out = []
+    for text, sinces in sorted(counts.items()):
+        n = len(sinces)
+        times = sorted(s for s in sinces if s)
+        when = (f" since {times[0]}" if n == 1 else f", the longest since {times[0]}") if times else ""
+        out.append(f"{n} pod{'s' if n > 1 else ''} {text}{when}")
+    return ", ".join(out)
 
 
 def ready_endpoints(view: ClusterView, service: Object) -> tuple[list[str], str]:
@@ -98,24 +112,46 @@ def head_service(view: ClusterView) -> Observation:
     target = view.target
     service = view.head_service()
     where = f"Service {target.head_service} in {target.ray_namespace}"
+    cluster = view.raycluster_if_known()
     if service is None:
-        cluster = view.raycluster()
-        actual = ((cluster or {}).get("status") or {}).get("head", {}).get("serviceName")
+        actual = head_service_name(cluster) if cluster is not None else None
         hint = f"; the RayCluster's head service is {actual}" if actual and actual != target.head_service else ""
         return Observation(False, f"{where} not found{hint}", cause="missing",
                            figures={"actual_service": actual or "none"})
     ports = {p.get("name"): p.get("port") for p in (service.get("spec") or {}).get("ports") or []}
     if ports.get("client") != target.client_port:
         shown = ", ".join(f"{n or '(unnamed)'}={p}" for n, p in ports.items()) or "none"
-        return Observation(False, f"{where} has no port named 'client' on {target.client_port} (ports: {shown})",
+        declared = _declared_head_ports(cluster)
+        why = f"; the head container declares only {declared}, and KubeRay's Service copies the declared ports" \
+            if declared and "client" not in declared else ""
+        return Observation(False, f"{where} has no port named 'client' on {target.client_port} (ports: {shown}){why}",
                            cause="no-client-port", figures={"service_ports": shown})
     addresses, basis = ready_endpoints(view, service)
     if not addresses:
         return Observation(False, f"{where} has port client {target.client_port} but no ready endpoints "
                            f"({basis})", cause="no-endpoints")
-    kind = "headless" if (service.get("spec") or {}).get("clusterIP") == "None" else "ClusterIP"
-    return Observation(True, f"{where} ({kind}) has port client {target.client_port} and ready endpoints "
+    kind = "headless" if (service.get("spec") or {}).get("clusterIP") == "None" else "ClusterIP"  # before KubeRay 1.2
+    gcs = next((f"{n} {ports[n]}" for n in GCS_PORT_NAMES if n in ports), None)
+    return Observation(True, f"{where} ({kind}) has port client {target.client_port}"
+                       + (f", GCS port {gcs}" if gcs else "") + f" and ready endpoints "
                        f"{', '.join(addresses[:4])}{' ...' if len(addresses) > 4 else ''} ({basis})")
+
+
+def head_service_name(cluster: Object) -> str | None:
+    """The head Service's name as KubeRay has it: from its status, else the spec's override, else its default."""
+    head = cluster.get("spec", {}).get("headGroupSpec") or {}
+    return ((cluster.get("status") or {}).get("head") or {}).get("serviceName") \
+        or ((head.get("headService") or {}).get("metadata") or {}).get("name") \
+        or f"{cluster['metadata']['name']}-head-svc"
+
+
+def _declared_head_ports(cluster: Object | None) -> str | None:
+    """The port names the RayCluster's head container declares (None when it declares none: KubeRay adds its defaults)."""
+    if cluster is None:
+        return None
+    template = ((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}
+    ports = ray_container(template.get("spec") or {}).get("ports") or []
+    return ", ".join(f"{p.get('name') or '(unnamed)'} {p.get('containerPort')}" for p in ports) or None
 
 
 def head_service_state(view: ClusterView | None) -> tuple[str, str] | None:

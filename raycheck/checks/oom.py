@@ -7,6 +7,7 @@ from typing import Any
 
 from raycheck.model.capacity import GPU, Vector, format_quantity, human, pod_shape, quantity
 from raycheck.model.footprint import Footprint
+from raycheck.model.kuberay import ray_container
 from raycheck.observation import Observation
 
 OBJECT_STORE_FRACTION = Decimal("0.3")
@@ -128,10 +129,10 @@ def recent_kills(fp: Footprint) -> Observation:
 
 
 def _shm(pod: dict[str, Any]) -> Decimal | None:
-    """The memory-backed /dev/shm of a pod's first container: its size limit (0: unbounded), None if absent."""
+    """The memory-backed /dev/shm of the pod's Ray container: its size limit (0: unbounded), None if absent."""
     spec = pod.get("spec") or {}
     volumes = {v.get("name"): v for v in spec.get("volumes") or []}
-    for container in (spec.get("containers") or [])[:1]:
+    for container in [ray_container(spec)]:
         for mount in container.get("volumeMounts") or []:
             volume = volumes.get(mount.get("name")) or {}
             empty_dir = volume.get("emptyDir")
@@ -142,7 +143,7 @@ def _shm(pod: dict[str, Any]) -> Decimal | None:
 
 def object_store_size(pod: dict[str, Any]) -> Decimal:
     """Ray's default object store: 30% of the memory the container may use, at most 200 GB."""
-    container = ((pod.get("spec") or {}).get("containers") or [{}])[0]
+    container = ray_container(pod.get("spec") or {})
     resources = container.get("resources") or {}
     memory = Vector.parse(resources.get("limits"))["memory"] or Vector.parse(resources.get("requests"))["memory"]
     return min(memory * OBJECT_STORE_FRACTION, OBJECT_STORE_CAP)

@@ -36,6 +36,8 @@ def desired_workers(group: dict[str, Any]) -> int:
 
 def _pod(cluster: Object, name: str, node_type: str, group: str, template: dict[str, Any]) -> Object:
     meta = cluster["metadata"]
+    spec = copy.deepcopy(template.get("spec") or {})
+    inject_shm(spec)
     labels = {**(template.get("metadata") or {}).get("labels", {}), **KUBERAY_LABELS,
               "ray.io/cluster": meta["name"], "ray.io/group": group, "ray.io/node-type": node_type,
               "ray.io/is-ray-node": "yes", "ray.io/identifier": f"{meta['name']}-{node_type}"}
@@ -44,7 +46,7 @@ def _pod(cluster: Object, name: str, node_type: str, group: str, template: dict[
         "metadata": {"name": name, "namespace": meta.get("namespace", "default"), "labels": labels,
                      "ownerReferences": [{"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": meta["name"],
                                           "controller": True}]},
-        "spec": copy.deepcopy(template.get("spec") or {}),
+        "spec": spec,
         "status": {"phase": "Pending"},
     }
 
@@ -72,3 +74,98 @@ def expand_raycluster(cluster: Object) -> list[Object]:
                  "selector": {**KUBERAY_LABELS, "ray.io/cluster": name, "ray.io/node-type": "head"}},
     })
     return out
+
+
+# ----------------------------------------------------------------------------- pods as KubeRay makes them
+
+AUTOSCALER_CONTAINER = "autoscaler"
+
+
+def ray_container(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """The container Ray runs in, found as KubeRay finds it rather than by position: the autoscaler
+    sidecar KubeRay injects into the head can come first. The one that runs ``ray start``, else the
+    first that is not the sidecar; an empty mapping for a spec without containers."""
+    containers = [c for c in pod_spec.get("containers") or [] if isinstance(c, dict)]
+    starts = [c for c in containers
+              if "ray start" in " ".join(str(part) for part in (c.get("command") or []) + (c.get("args") or []))]
+    others = [c for c in containers if c.get("name") != AUTOSCALER_CONTAINER]
+    return (starts or others or containers or [{}])[0]
+
+
+def ray_container_status(pod: Object) -> dict[str, Any] | None:
+    """The status of the pod's Ray container (matched by name), None when the pod has none yet."""
+    name = ray_container(pod.get("spec") or {}).get("name")
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((s for s in statuses if s.get("name") == name), None)
+
+
+def pod_ready(pod: Object) -> bool:
+    """Running, Ready, and not on its way out (a pod listed with a deletionTimestamp is terminating)."""
+    status = pod.get("status") or {}
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def pod_trouble(pod: Object) -> str | None:
+    """Why a pod is not ready, in the words ``kubectl get``/``describe`` would use; None if it is."""
+    if pod_ready(pod):
+        return None
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return f"Terminating since {meta['deletionTimestamp']}"
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f"Pending: {cond.get('message') or cond.get('reason') or 'unschedulable'}"
+    init = _init_trouble(pod)
+    if init is not None:
+        return init
+    own = ray_container_status(pod)
+    for cs in ([own] if own else []) + [s for s in status.get("containerStatuses") or [] if s is not own]:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            restarts = cs.get("restartCount", 0)
+            return f"{waiting['reason']}" + (f" ({restarts} restarts)" if restarts else "") + \
+                (f" in {cs['name']}" if cs is not own and cs.get("name") else "")
+    return status.get("phase") or "not ready"
+
+
+def _init_trouble(pod: Object) -> str | None:
+    """The init container that has not finished (KubeRay's workers wait in ``wait-gcs-ready`` until
+    the head's GCS answers), and since when."""
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+    for cs in statuses:
+        state = cs.get("state") or {}
+        done = state.get("terminated") or {}
+        if done and done.get("exitCode", 0) == 0:
+            continue
+        name = cs.get("name", "?")
+        if "running" in state:
+            since = state["running"].get("startedAt")
+            return f"Init: {name} running" + (" (waiting for the head's GCS)" if name == "wait-gcs-ready" else "") + \
+                (f" since {since}" if since else "")
+        if done:
+            return f"Init: {name} failed (exit {done.get('exitCode')}{', ' + done['reason'] if done.get('reason') else ''})"
+        waiting = state.get("waiting") or {}
+        return f"Init: {name} {waiting.get('reason') or 'waiting'}"
+    return None
+
+
+def shm_volume(container: dict[str, Any]) -> dict[str, Any]:
+    """The ``/dev/shm`` KubeRay injects into a Ray container that mounts none: a memory-backed
+    emptyDir sized to the container's memory limit (the object store lives there)."""
+    limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    empty_dir: dict[str, Any] = {"medium": "Memory"}
+    if limit is not None:
+        empty_dir["sizeLimit"] = limit
+    return {"name": "shared-mem", "emptyDir": empty_dir}
+
+
+def inject_shm(pod_spec: dict[str, Any]) -> None:
+    """Add KubeRay's ``/dev/shm`` to ``pod_spec`` (in place) unless its Ray container mounts one."""
+    container = ray_container(pod_spec)
+    if not container or any(m.get("mountPath") == "/dev/shm" for m in container.get("volumeMounts") or []):
+        return
+    pod_spec.setdefault("volumes", []).append(shm_volume(container))
+    container.setdefault("volumeMounts", []).append({"name": "shared-mem", "mountPath": "/dev/shm"})
