@@ -117,11 +117,13 @@ def write_dump(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def api_server() -> Iterator[Callable[[list[dict[str, Any]]], Any]]:
-    """Start loopback API servers for scenarios; all stopped after the test."""
-    from tests.apiserver import FakeApiServer
+def api_server() -> Iterator[Callable[..., Any]]:
+    """Start strict loopback API servers for scenarios; all stopped after the test. Access reviews
+    are answered from ``decisions`` (default: what a real API server answers for the seed's RBAC)."""
+    from tests.apiserver import FakeApiServer, seed_decisions
 
-    yield from _servers(lambda objects: FakeApiServer(objects).start())
+    yield from _servers(lambda objects, decisions=None: FakeApiServer(
+        objects, decisions=decisions if decisions is not None else seed_decisions()).start())
 
 
 @dataclass

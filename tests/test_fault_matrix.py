@@ -29,7 +29,7 @@ import yaml
 
 from raycheck.harness.dnszone import DnsZoneServer, Zone, zone_from_objects
 from raycheck.harness.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target
-from tests.apiserver import FakeApiServer, Fault
+from tests.apiserver import FakeApiServer, Fault, seed_decisions
 from tests.conftest import HEAD, SuiteRun
 from tests.support import (
     BlackholeDns, FakeDashboard, FakeRayClientServer, SilentPort, refused_port, self_signed_certificate,
@@ -367,7 +367,7 @@ def _more_restarted(run: SuiteRun, bench: Bench) -> None:
 def _tls_unknown_ca(bench: Bench) -> Setup:
     server_cert = self_signed_certificate(bench.tmp_path / "server-ca")
     other_ca, _ = self_signed_certificate(bench.tmp_path / "rotated-ca")
-    server = FakeApiServer(bench.fixture("seed_state"), tls=server_cert).start()
+    server = FakeApiServer(bench.fixture("seed_state"), tls=server_cert, decisions=seed_decisions()).start()
     bench.stack.callback(server.stop)
     return Setup(TARGET, (*LIVE, f"--kubeconfig={server.kubeconfig(bench.tmp_path / 'kc', ca=other_ca)}"))
 

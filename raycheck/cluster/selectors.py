@@ -29,12 +29,3 @@ def matches(labels: Mapping[str, str] | None, selector: Mapping[str, Any] | None
 def equality(labels: Mapping[str, str]) -> str:
     """A ``labelSelector`` query string for equality matches: ``a=b,c=d``."""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def parse_equality(text: str | None) -> dict[str, str]:
-    """Parse ``a=b,c==d`` (the subset of the selector grammar raycheck sends)."""
-    out: dict[str, str] = {}
-    for part in filter(None, (text or "").split(",")):
-        key, _, value = part.replace("==", "=").partition("=")
-        out[key.strip()] = value.strip()
-    return out
