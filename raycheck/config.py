@@ -132,6 +132,7 @@ class Target:
     resolv_conf: Path
     dns_search_lookups: int
     runtime_env: Mapping[str, Any] = field(default_factory=dict)
+    client_pod_labels: Mapping[str, str] | None = None  # which pods of the client namespace are the agents
 
     @property
     def head_host(self) -> str:
@@ -290,7 +291,7 @@ TOP_KEYS = ("ray", "raycheck")
 RAY_KEYS = ("address", "namespace", "cluster_name", "runtime_env")
 TARGET_KEYS = (
     "client_namespace", "service_account", "dashboard_alias", "ports", "expect",
-    "required_permissions", "thresholds", "resolv_conf",
+    "required_permissions", "thresholds", "resolv_conf", "client_pod_labels",
 )
 RAYCHECK_KEYS = TARGET_KEYS + tuple(SETTING)  # the run settings may be written in the file too
 
@@ -370,6 +371,8 @@ def parse_target(data: Any, lines: dict[tuple[str, ...], int], source: str) -> t
     lookups = _count(r, ("raycheck", "thresholds", "dns_search_lookups"), thresholds.get("dns_search_lookups", 3))
 
     permissions = _permissions(r, rc.get("required_permissions"))
+    client_pod_labels = _labels(r, ("raycheck", "client_pod_labels"), rc["client_pod_labels"]) \
+        if "client_pod_labels" in rc else None
     resolv_conf = Path(r.typed(("raycheck", "resolv_conf"), rc.get("resolv_conf", "/etc/resolv.conf"), str, "a path"))
     if not resolv_conf.is_absolute():
         resolv_conf = Path(source).parent / resolv_conf
@@ -392,6 +395,7 @@ def parse_target(data: Any, lines: dict[tuple[str, ...], int], source: str) -> t
         resolv_conf=resolv_conf,
         dns_search_lookups=lookups,
         runtime_env=runtime_env,
+        client_pod_labels=client_pod_labels,
     )
     file_settings = {key: (rc[key], r.where(("raycheck", key)) + f": raycheck.{key}")
                      for key in SETTING if key in rc}
@@ -403,6 +407,15 @@ def _in_cluster_namespace() -> str | None:
         return IN_CLUSTER_NAMESPACE_FILE.read_text().strip() or None
     except OSError:
         return None
+
+
+def _labels(r: _Reader, path: tuple[str, ...], value: Any) -> dict[str, str]:
+    """A label set, as a pod's ``metadata.labels`` holds it: string keys and string values."""
+    labels = r.typed(path, value, dict, "a mapping of label to value")
+    for key, label in labels.items():
+        if not isinstance(label, str):
+            raise r.fail(path + (str(key),), f"expected a label value (a string; quote numbers), got {_kind(label)}")
+    return dict(labels)
 
 
 def _port(r: _Reader, path: tuple[str, ...], value: Any) -> int:

@@ -29,7 +29,13 @@ def test_seed_figures_and_gate_levels(run_suite, seed_state, write_dump):
     assert "cpu 26 of 32, memory 464Gi of 516Gi, nvidia.com/gpu 8 of 8" in run.check("oom.requests-fit")["message"]
     limits = assert_problem(run, "oom.limits-overcommit", "failed", "warning", "exceed allocatable by 28Gi")
     assert "memory limits 544Gi of 516Gi allocatable" in limits["message"]
-    assert '"value": "60Gi"' in limits["remediation"]["steps"][0]["command"]
+    assert '"value":"60Gi"' in limits["remediation"]["steps"][0]["command"]
+    # fewer workers: the largest count that fits (7 of 8), for the group that is short, guarded by a test op
+    fewer = limits["remediation"]["steps"][1]
+    assert "at 7 the limits fit on wrx80-node1" in fewer["text"]
+    assert fewer["command"].endswith("""-p '[{"op":"test","path":"/spec/workerGroupSpecs/0/groupName","value":"""
+                                     """"gpu-workers"},{"op":"replace","path":"/spec/workerGroupSpecs/0/replicas","""
+                                     """"value":7}]'""")
     sharing = assert_problem(run, "gpu.sharing", "failed", "warning", "time-slice or MPS share")
     assert "8 nvidia.com/gpu on 4 physical" in sharing["message"] and "24 GiB card" in sharing["message"]
     for passing in ("gpu.node-allocatable", "gpu.device-plugin", "oom.recent-kills", "oom.headroom", "oom.shm",
@@ -84,7 +90,7 @@ def test_oomkilled_workers(run_suite, seed_state, write_dump):
     run = run_suite(TARGET, "-m", "oom", f"--cluster-dump={write_dump(state)}")
     check = assert_problem(run, "oom.recent-kills", "failed", "critical", "were OOMKilled")
     assert "2 of 9 Ray pods were OOMKilled" in check["message"]
-    assert '"value": 4' in check["remediation"]["steps"][1]["command"]
+    assert '{"op":"replace","path":"/spec/workerGroupSpecs/0/replicas","value":4}' in check["remediation"]["steps"][1]["command"]
 
 
 def test_no_dev_shm_mount(run_suite, seed_state, write_dump):
@@ -222,3 +228,33 @@ def test_gpus_held_by_another_job_fail_the_deep_check(run_suite, healthy_target,
         subprocess.run([sys.executable, str(hog), address, "release"], capture_output=True, timeout=120)
     check = assert_problem(run, "gpu.worker-visible", "failed", "critical", "did not complete")
     assert "8 num_gpus=1 tasks did not finish (GetTimeoutError" in check["message"]
+
+
+def test_remediations_name_the_group_that_needs_the_change(run_suite, seed_state, write_dump):
+    """A CPU group at index 0 and the GPU group at index 1: every patch names index 1, and the counts
+    are the GPU group's (the seed's 7 workers that fit; half of its 8 after OOM kills)."""
+    state = copy.deepcopy(seed_state)
+    spec = find(state, "RayCluster", "ray-gpu")["spec"]
+    cpu = copy.deepcopy(spec["workerGroupSpecs"][0])
+    cpu.update(groupName="cpu-workers", replicas=0, minReplicas=0, maxReplicas=2, rayStartParams={})
+    cpu["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1", "memory": "2Gi"},
+                                                              "limits": {"cpu": "1", "memory": "2Gi"}}
+    spec["workerGroupSpecs"].insert(0, cpu)
+    spec["workerGroupSpecs"][1]["template"]["spec"].pop("volumes", None)  # an older template, without /dev/shm
+    spec["workerGroupSpecs"][1]["template"]["spec"]["containers"][0].pop("volumeMounts", None)
+    for pod in workers(state)[:1]:
+        pod["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    for pod in workers(state):
+        pod["spec"]["containers"][0]["volumeMounts"] = []
+    run = run_suite(TARGET, "-m", "oom", f"--cluster-dump={write_dump(state)}")
+    commands = {c["id"]: " ".join(s["command"] or "" for s in c["remediation"]["steps"])
+                for c in run.report["checks"] if c["outcome"] == "failed"}
+    assert set(commands) >= {"oom.limits-overcommit", "oom.recent-kills", "oom.shm"}, repr(run)
+    for check_id, command in commands.items():
+        if "workerGroupSpecs" in command:
+            assert "/spec/workerGroupSpecs/0/" not in command and "/spec/workerGroupSpecs/1/" in command, (check_id, command)
+    assert '"path":"/spec/workerGroupSpecs/1/replicas","value":7' in commands["oom.limits-overcommit"]
+    assert '"path":"/spec/workerGroupSpecs/1/replicas","value":4' in commands["oom.recent-kills"]
+    # the template has no volumes: the patch creates the list (an API server refuses "-" on a missing one)
+    assert '{"op":"add","path":"/spec/workerGroupSpecs/1/template/spec/volumes","value":[{"name":"shared-mem",' \
+        in commands["oom.shm"]

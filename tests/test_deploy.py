@@ -29,7 +29,8 @@ REVIEWS = {"subjectaccessreviews", "selfsubjectaccessreviews"}
 # what the live source lists: (kind, namespace or None for all namespaces / cluster scope)
 READS = [("Pod", None), ("Service", "ray"), ("Event", "ray"), ("EndpointSlice", "ray"), ("NetworkPolicy", "ray"),
          ("RayCluster", "ray"), ("Namespace", None), ("Node", None), ("DaemonSet", None), ("Role", None),
-         ("RoleBinding", None), ("ClusterRole", None), ("ClusterRoleBinding", None)]
+         ("RoleBinding", None), ("ClusterRole", None), ("ClusterRoleBinding", None),
+         ("ServiceAccount", "swe-ai-fleet"), ("NetworkPolicy", "swe-ai-fleet")]
 
 
 def render(folder: str) -> list[dict[str, Any]]:

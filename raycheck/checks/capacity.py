@@ -3,7 +3,7 @@ manifests fit beside what runs?"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from raycheck.model.capacity import GPU, Cluster, PodShape, Vector, human, max_count, node_shape, place, pod_shape
@@ -11,6 +11,7 @@ from raycheck.cluster.overlay import OverlaySource
 from raycheck.model.kuberay import INT32_MAX, desired_workers
 from raycheck.cluster.source import Query
 from raycheck.model.footprint import Footprint
+from raycheck.model.patches import as_json, cap, scale
 from raycheck.observation import Observation
 
 
@@ -52,7 +53,7 @@ def autoscale_range(fp: Footprint) -> Observation:
     if cluster is None:
         return Observation(False, f"RayCluster {fp.view.target.cluster_name} not found", cause="no-raycluster")
     parts = []
-    for index, group in enumerate((cluster.get("spec") or {}).get("workerGroupSpecs") or []):
+    for group in (cluster.get("spec") or {}).get("workerGroupSpecs") or []:
         shape = group_shape(cluster, group)
         hosts = int(group.get("numOfHosts", 1) or 1)
         low = int(group.get("minReplicas", 0) or 0) * hosts
@@ -67,8 +68,8 @@ def autoscale_range(fp: Footprint) -> Observation:
             resource = _limiting(shape, model)
             first = resource.split(" and ")[0]
             free = sum((model.free(n)[first] for n in model.nodes), Decimal(0))
-            figures = {"group": name, "group_index": str(index), "max_fitting": str(fits),
-                       "first_failing": str(fits + 1), "resource": resource}
+            figures = {"group": name, "max_fitting": str(fits), "first_failing": str(fits + 1), "resource": resource,
+                       "cap_patch": as_json(cap(cluster, name, fits) or [])}
             return Observation(False, f"group {name}: {fits + 1} workers do not fit (range {low}-{high}); "
                                f"{resource} run{'s' if ' and ' not in resource else ''} out: each worker requests "
                                f"{human(first, shape.requests[first])} {first}, {human(first, free)} free on "
@@ -116,15 +117,27 @@ def place_manifests(fp: Footprint) -> tuple[Observation | None, Cluster | None]:
 
 
 def _make_room(fp: Footprint, shortfall: Vector) -> dict[str, str]:
-    """How far the running RayCluster's first worker group must shrink to free the shortfall."""
+    """How far a worker group of the running RayCluster must shrink to free the shortfall: the group
+    that loses the fewest workers (whole hosts), and the patch that asks for that many."""
     target = fp.view.target
     source = fp.view.source
     assert isinstance(source, OverlaySource)
     running = source.base.list(Query("RayCluster", target.ray_namespace, fields={"metadata.name": target.cluster_name}))
-    groups = ((running[0].get("spec") or {}).get("workerGroupSpecs") or []) if running else []
-    if not groups:
+    if not running:
         return {}
-    shape = group_shape(running[0], groups[0])
-    remove = max((int(-(-amount // shape.requests[r])) for r, amount in shortfall.amounts.items()
-                  if shape.requests[r] > 0), default=0)
-    return {"reduce_to": str(max(0, desired_workers(groups[0]) - remove))}
+    options = []
+    for group in (running[0].get("spec") or {}).get("workerGroupSpecs") or []:
+        shape = group_shape(running[0], group)
+        if any(shape.requests[r] <= 0 for r in shortfall.amounts):
+            continue  # its workers free none of some resource that is short
+        hosts = int(group.get("numOfHosts", 1) or 1)
+        need = max(int((amount / shape.requests[r]).to_integral_value(rounding=ROUND_CEILING))
+                   for r, amount in shortfall.amounts.items())
+        remove, pods = -(-need // hosts) * hosts, desired_workers(group)
+        if remove <= pods:
+            options.append((remove, group["groupName"], pods - remove))
+    if not options:
+        return {}
+    _, name, reduce_to = min(options)
+    return {"reduce_group": name, "reduce_to": str(reduce_to),
+            "scale_patch": as_json(scale(running[0], name, reduce_to) or [])}

@@ -2,35 +2,63 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from raycheck.cluster.coverage import NotCovered
-from raycheck.model.capacity import GPU, Vector
-from raycheck.model.kuberay import desired_workers
+from raycheck.cluster.view import ClusterView
+from raycheck.model.capacity import GPU, MIG_PREFIX, Vector
 from raycheck.model.footprint import Footprint
+from raycheck.model.kuberay import desired_workers, ray_container
+from raycheck.model.patches import HEAD_GROUP, as_json, container_at, group_path, guard, pointer, scale, set_field
 from raycheck.observation import Observation
 
 DEVICE_PLUGIN_MARK = "nvidia-device-plugin"
 
 
+def container_gpus(container: dict[str, Any]) -> dict[str, Decimal]:
+    """The accelerators a container is given, by resource: every limit whose name ends in ``gpu``
+    (``nvidia.com/gpu``, ``amd.com/gpu``; KubeRay scans for that suffix) and MIG slices."""
+    limits = Vector.parse((container.get("resources") or {}).get("limits"))
+    return {name: limits[name] for name in sorted(limits)
+            if (name.endswith("gpu") or name.startswith(MIG_PREFIX)) and limits[name] > 0}
+
+
+def _template_container(group: dict[str, Any]) -> dict[str, Any]:
+    return ray_container(((group.get("template") or {}).get("spec") or {}))
+
+
 def group_gpus(group: dict[str, Any]) -> Decimal:
-    """The GPUs Ray gives one pod of a group: ``num-gpus`` if set, else the container's GPU limit (KubeRay)."""
+    """The GPUs Ray gives one pod of a group: ``num-gpus`` if set, else (as KubeRay does) the first
+    non-zero limit whose name ends in ``gpu``; a MIG slice alone gives none."""
     params = group.get("rayStartParams") or {}
     if "num-gpus" in params:
-        return Decimal(str(params["num-gpus"]))
-    containers = ((group.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-    return Vector.parse((containers[0].get("resources") or {}).get("limits"))[GPU]
+        return _declared(params["num-gpus"]) or Decimal(0)
+    return next((n for name, n in container_gpus(_template_container(group)).items() if name.endswith("gpu")),
+                Decimal(0))
+
+
+def _declared(value: Any) -> Decimal | None:
+    """``rayStartParams`` values are strings; None for one ``ray start`` would refuse."""
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and number >= 0 else None
+
+
+def _groups(cluster: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+    """(group name as its pods are labelled, group spec, pods it wants): the head, then the workers."""
+    spec = cluster.get("spec") or {}
+    return [(HEAD_GROUP, spec.get("headGroupSpec") or {}, 1)] + \
+        [(g.get("groupName", "?"), g, desired_workers(g)) for g in spec.get("workerGroupSpecs") or []]
 
 
 def requested_gpus(cluster: dict[str, Any]) -> tuple[Decimal, Decimal]:
     """(nvidia.com/gpu the RayCluster's pods request, GPUs Ray will count) at the desired sizes."""
-    spec = cluster.get("spec") or {}
     requested = ray = Decimal(0)
-    for group in [spec.get("headGroupSpec") or {}] + list(spec.get("workerGroupSpecs") or []):
-        count = 1 if group is spec.get("headGroupSpec") else desired_workers(group)
-        containers = ((group.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-        requested += count * Vector.parse((containers[0].get("resources") or {}).get("limits"))[GPU]
+    for _, group, count in _groups(cluster):
+        requested += count * Vector.parse((_template_container(group).get("resources") or {}).get("limits"))[GPU]
         ray += count * group_gpus(group)
     return requested, ray
 
@@ -41,16 +69,111 @@ def node_allocatable(fp: Footprint) -> Observation:
         return Observation(False, f"RayCluster {fp.view.target.cluster_name} not found", cause="no-raycluster")
     requested, _ = requested_gpus(cluster)
     nodes = fp.gpu_nodes
-    allocatable = sum((Vector.parse((n.get("status") or {}).get("allocatable"))[GPU] for n in nodes.values()),
-                      Decimal(0))
-    per_node = ", ".join(f"{name} {Vector.parse((n.get('status') or {}).get('allocatable'))[GPU]}"
-                         for name, n in sorted(nodes.items())) or "no GPU nodes"
+    advertised = {name: Vector.parse((n.get("status") or {}).get("allocatable")) for name, n in sorted(nodes.items())}
+    allocatable = sum((a[GPU] for a in advertised.values()), Decimal(0))
+    mig = {name: {r: a[r] for r in sorted(a) if r.startswith(MIG_PREFIX) and a[r] > 0} for name, a in advertised.items()}
+    mig = {name: slices for name, slices in mig.items() if slices}
+    per_node = ", ".join(f"{name} {a[GPU]}" + "".join(f", {r} {n}" for r, n in mig.get(name, {}).items())
+                         for name, a in advertised.items()) or "no GPU nodes"
     message = f"RayCluster {cluster['metadata']['name']} requests {requested} nvidia.com/gpu; nodes advertise " \
               f"{allocatable} ({per_node})"
-    if requested > allocatable:
-        return Observation(False, message, cause="short",
-                           figures={"gpus_requested": str(requested), "gpus_allocatable": str(allocatable)})
-    return Observation(True, message)
+    if requested <= allocatable:
+        return Observation(True, message)
+    figures = {"gpus_requested": str(requested), "gpus_allocatable": str(allocatable)}
+    if mig:
+        return _mig_instead(cluster, message, mig, figures)
+    shrink = _shrink_for_gpus(cluster, requested - allocatable)
+    return Observation(False, message, cause="short" if "scale_patch" in shrink else "short-by-hand",
+                       figures={**figures, **shrink})
+
+
+def _mig_instead(cluster: dict[str, Any], message: str, mig: dict[str, dict[str, Decimal]],
+                 figures: dict[str, str]) -> Observation:
+    """Nodes that advertise MIG slices (the device plugin's mixed strategy) to workers that ask for
+    whole GPUs: name the slices, and the patch that asks for a slice instead."""
+    totals: dict[str, Decimal] = {}
+    for slices in mig.values():
+        for name, count in slices.items():
+            totals[name] = totals.get(name, Decimal(0)) + count
+    profile = max(sorted(totals), key=lambda name: totals[name])
+    ops: list[dict[str, Any]] = []
+    for name, group, _ in _groups(cluster):
+        limits = (_template_container(group).get("resources") or {}).get("limits") or {}
+        if GPU not in limits or Vector.parse({GPU: limits[GPU]})[GPU] == 0:
+            continue
+        count, where = limits[GPU], (*(group_path(cluster, name) or ()), *container_at(cluster, name))
+        ops += guard(cluster, name)
+        for kind in ("limits", "requests"):
+            if GPU in ((_template_container(group).get("resources") or {}).get(kind) or {}):
+                ops += [{"op": "remove", "path": pointer(*where, "resources", kind, GPU)},
+                        {"op": "add", "path": pointer(*where, "resources", kind, profile), "value": count}]
+        if "num-gpus" not in (group.get("rayStartParams") or {}):  # KubeRay counts only names ending in "gpu"
+            ops += set_field(cluster, name, ("rayStartParams", "num-gpus"), str(count))
+    slices = "; ".join(f"{node}: " + ", ".join(f"{r} {n}" for r, n in s.items()) for node, s in mig.items())
+    return Observation(False, f"{message}: the GPU nodes advertise MIG slices ({slices}) under the device plugin's "
+                       "mixed strategy, and a MIG slice is not an nvidia.com/gpu: the workers stay Pending",
+                       cause="mig", figures={**figures, "mig_slices": slices, "mig_resource": profile,
+                                             "mig_patch": as_json(ops)})
+
+
+def _shrink_for_gpus(cluster: dict[str, Any], short: Decimal) -> dict[str, str]:
+    """The worker group to shrink so the GPUs requested fit: the one that loses the fewest pods."""
+    options = []
+    for name, group, pods in _groups(cluster)[1:]:
+        per_pod = Vector.parse((_template_container(group).get("resources") or {}).get("limits"))[GPU]
+        if per_pod <= 0:
+            continue
+        hosts = int(group.get("numOfHosts", 1) or 1)
+        need = int((short / per_pod).to_integral_value(rounding=ROUND_CEILING))
+        remove = -(-need // hosts) * hosts  # whole hosts: a multi-host replica goes as one
+        if remove <= pods:
+            options.append((remove, name, pods - remove))
+    if not options:
+        return {"why": "no single worker group can give up enough GPUs"}
+    _, name, fitting = min(options)
+    return {"group": name, "fitting_workers": str(fitting), "scale_patch": as_json(scale(cluster, name, fitting) or [])}
+
+
+def ray_gpus_backed(view: ClusterView) -> Observation:
+    """No group makes Ray hand out more GPUs than its container is given: ``rayStartParams.num-gpus``
+    above the GPU limit (or GPUs declared with no GPU limit) gives Ray GPU ids with no card behind
+    them, and tasks that think they hold a GPU and find none (``gpu.worker-visible``'s ``phantom``)."""
+    cluster = view.raycluster()
+    if cluster is None:
+        return Observation(False, f"RayCluster {view.target.cluster_name} not found", cause="no-raycluster")
+    fine, wrong, ops, groups = [], [], [], []
+    for name, group, pods in _groups(cluster):
+        params = group.get("rayStartParams") or {}
+        cards = container_gpus(_template_container(group))
+        given = sum(cards.values(), Decimal(0))
+        given_text = ", ".join(f"{n} {r}" for r, n in cards.items()) or "no GPU"
+        if "num-gpus" not in params:
+            fine.append(f"{name} {group_gpus(group)} (from its limits)")
+            continue
+        declared = _declared(params["num-gpus"])
+        if declared is not None and declared <= given:
+            fine.append(f"{name} num-gpus {declared} on {given_text}")
+            continue
+        container = _template_container(group).get("name") or "its Ray container"
+        if declared is None:
+            wrong.append(f"group {name}: rayStartParams num-gpus {params['num-gpus']!r} is not a number of GPUs "
+                         "(ray start refuses it)")
+        else:
+            wrong.append(f"group {name}: rayStartParams num-gpus {declared} but container {container} is given "
+                         f"{given_text}: {pods * (declared - given)} of the {pods * declared} GPUs Ray hands out in its "
+                         f"{pods} pod{'s' if pods != 1 else ''} have no card behind them")
+        where = group_path(cluster, name)
+        assert where is not None
+        current = {"op": "test", "path": pointer(*where, "rayStartParams", "num-gpus"), "value": params["num-gpus"]}
+        fix = {"op": "replace", "path": current["path"], "value": str(given.normalize())} if given > 0 \
+            else {"op": "remove", "path": current["path"]}
+        ops += guard(cluster, name) + [current, fix]
+        groups.append(name)
+    if wrong:
+        return Observation(False, "; ".join(wrong), cause="phantom",
+                           figures={"gpu_patch": as_json(ops), "phantom_groups": ", ".join(groups),
+                                    "phantom_selector": ",".join(groups)})
+    return Observation(True, f"every group's Ray GPUs have cards behind them: {'; '.join(fine)}")
 
 
 def device_plugin(fp: Footprint) -> Observation:

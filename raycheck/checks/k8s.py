@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from raycheck.model.kuberay import desired_workers, pod_ready, pod_trouble, ray_container
+from raycheck.model.kuberay import desired_workers, expand_raycluster, pod_ready, pod_trouble, ray_container
+from raycheck.model.netpol import Endpoint, PolicySet, Verdict, asks_namespace_labels, container_ports, flow
+from raycheck.model.patches import as_json, scale
 from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.source import ClusterReadError, Object
 from raycheck.cluster.view import ClusterView
@@ -47,10 +49,23 @@ def raycluster_ready(view: ClusterView) -> Observation:
     if head is None or not pod_ready(head):
         return Observation(False, message, cause="quota" if quota else "head-not-ready", figures=figures)
     if ready_workers < desired:
-        cause = "quota" if quota else "gpu-pending" if any("nvidia.com/gpu" in t for t in troubles) else \
+        gpu_short = _scale_to_ready(cluster, workers, "nvidia.com/gpu")
+        cause = "quota" if quota else "gpu-pending" if gpu_short else \
             "gcs-wait" if any("wait-gcs-ready" in t for t in troubles) else "workers-not-ready"
-        return Observation(False, message, cause=cause, figures=figures)
+        return Observation(False, message, cause=cause, figures={**figures, **(gpu_short or {})})
     return Observation(True, message, figures=figures)
+
+
+def _scale_to_ready(cluster: Object, workers: list[Object], resource: str) -> dict[str, str] | None:
+    """For workers the scheduler cannot place for want of ``resource``: the group they belong to, and
+    the patch that asks for the workers of it that do run (None when no pod waits for ``resource``)."""
+    waiting = [p for p in workers if resource in (pod_trouble(p) or "")]
+    if not waiting:
+        return None
+    group = (waiting[0]["metadata"].get("labels") or {}).get("ray.io/group", "")
+    ops = scale(cluster, group, sum(1 for p in workers if pod_ready(p)
+                                    and (p["metadata"].get("labels") or {}).get("ray.io/group") == group))
+    return {"pending_group": group, "scale_patch": as_json(ops)} if ops else None
 
 
 def kuberay_says(cluster: Object) -> str | None:
@@ -168,3 +183,155 @@ def head_service_state(view: ClusterView | None) -> tuple[str, str] | None:
         return "no-endpoints", observation.message
     return None
 
+
+
+# ----------------------------------------------------------------------------- the client's network path
+
+KUBE_DNS = {"k8s-app": "kube-dns"}  # CoreDNS keeps kube-dns's label
+DNS_PORTS = {"dns": (53, "UDP"), "dns-tcp": (53, "TCP")}
+HASH_LABELS = ("pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/pod-name")
+
+
+def client_path(view: ClusterView) -> Observation:
+    """May the agents' pods open the head's client and dashboard ports, and ask cluster DNS? Egress
+    policies of the client namespace and ingress policies of the Ray namespace (and of kube-system,
+    where read), evaluated as the NetworkPolicy API defines them. Fails only on a path some policy
+    certainly denies; what the evidence cannot decide is skipped, saying what would decide it."""
+    target = view.target
+    policies = view.list("NetworkPolicy", target.ray_namespace)
+    if target.client_namespace != target.ray_namespace:
+        policies = policies + view.list("NetworkPolicy", target.client_namespace)
+    dns_ingress_read = _optional(view, "NetworkPolicy", "kube-system")
+    policies += dns_ingress_read or []
+    namespaces = _optional(view, "Namespace", None)
+    labels = None if namespaces is None else {n["metadata"]["name"]: n["metadata"].get("labels") or {}
+                                              for n in namespaces}
+    rules = PolicySet(policies, labels)
+    head, dns, clients = _head_endpoint(view), _dns_endpoint(view), _client_endpoints(view)
+    head_ports = {"client": _pod_port(head, "client", target.client_port),
+                  "dashboard": _pod_port(head, "dashboard", target.dashboard_port)}
+    paths = [(f"{head} {head_ports['client']}/TCP (client)", head, head_ports["client"], "TCP"),
+             (f"{head} {head_ports['dashboard']}/TCP (dashboard)", head, head_ports["dashboard"], "TCP"),
+             (f"DNS {dns} 53/UDP", dns, 53, "UDP"), (f"DNS {dns} 53/TCP", dns, 53, "TCP")]
+    denied: dict[str, list[str]] = {}
+    unknown, admitted, blocking = [], [], set()
+    blocked_sides: set[str] = set()
+    for client in clients:
+        for what, destination, port, protocol in paths:
+            out = rules.egress(client, destination, port, protocol)
+            into = rules.ingress(destination, client, port, protocol) \
+                if destination is head or dns_ingress_read is not None else Verdict(True, ())
+            for side, verdict, where in (("egress", out, target.client_namespace),
+                                         ("ingress", into, destination.namespace)):
+                if verdict.allowed is False:
+                    blocked_sides.add(side if side == "egress" or destination is head else "dns-ingress")
+                    blocking.update(f"{where}/{name}" for name in verdict.deciding)
+                    denied.setdefault(f"{side} of {client} is denied by NetworkPolicy {', '.join(verdict.deciding)} "
+                                      f"in {where} (no {side} rule admits it) to", []).append(what)
+                elif verdict.allowed is None:
+                    unknown.append(f"{side} {client} -> {what} (NetworkPolicy {', '.join(verdict.deciding)} in {where})")
+                elif verdict.deciding:
+                    admitted.append(f"{side} by {', '.join(verdict.deciding)}")
+    if denied:
+        common = _common_labels(clients)
+        figures = {"client_labels": flow(common), "client_labels_arg": ",".join(f"{k}={v}" for k, v in sorted(common.items()))
+                   or "app=raycheck-probe", "head_client_port": str(head_ports["client"]),
+                   "head_dashboard_port": str(head_ports["dashboard"]), "dns_labels": flow(dict(dns.labels or KUBE_DNS)),
+                   "blocking": ", ".join(sorted(blocking))}
+        sides = blocked_sides - {"dns-ingress"}
+        cause = "both" if len(sides) == 2 else sides.pop() if sides else "dns-ingress"
+        return Observation(False, "; ".join(f"{why}: {', '.join(what)}" for why, what in denied.items()),
+                           cause=cause, figures=figures)
+    if unknown:
+        raise _undecided(view, clients, labels, policies, unknown)
+    where = "; ".join(sorted(set(admitted))) or "no NetworkPolicy isolates either side"
+    caveat = "" if dns_ingress_read is not None else " (kube-system's ingress policies not read)"
+    return Observation(True, f"{', '.join(str(c) for c in clients)} may reach {head} on {head_ports['client']} and "
+                       f"{head_ports['dashboard']} and cluster DNS on 53: {where}{caveat}")
+
+
+def _optional(view: ClusterView, kind: str, namespace: str | None, labels: dict[str, str] | None = None,
+              fields: dict[str, str] | None = None) -> list[Object] | None:
+    """A list that only sharpens the verdict: None where the source does not hold it or may not read it."""
+    if not view.covers(kind, namespace):
+        return None
+    try:
+        return view.list(kind, namespace, labels, fields)
+    except ClusterReadError:
+        return None
+
+
+def _head_endpoint(view: ClusterView) -> Endpoint:
+    """The head pod as policies see it: its labels, IP and named ports; from the RayCluster's template
+    (the labels KubeRay gives it) when the pods are not in the cluster state."""
+    target = view.target
+    try:
+        heads = [p for p in view.ray_pods() if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"]
+    except NotCovered:
+        heads = []
+    if heads:
+        pod = heads[0]
+        return Endpoint(target.ray_namespace, pod["metadata"].get("labels") or {}, (pod.get("status") or {}).get("podIP"),
+                        container_ports(pod.get("spec") or {}), pod["metadata"]["name"])
+    cluster = view.raycluster()
+    if cluster is None:
+        return Endpoint(target.ray_namespace, {"ray.io/cluster": target.cluster_name, "ray.io/node-type": "head"},
+                        name=f"{target.cluster_name} head")
+    head_pod = next(o for o in expand_raycluster(cluster) if o["kind"] == "Pod")
+    return Endpoint(target.ray_namespace, head_pod["metadata"]["labels"], None,
+                    container_ports(head_pod["spec"]), f"{target.cluster_name} head")
+
+
+def _dns_endpoint(view: ClusterView) -> Endpoint:
+    for pod in _optional(view, "Pod", "kube-system", labels=KUBE_DNS) or []:
+        labels = pod["metadata"].get("labels") or {}
+        if labels.get("k8s-app") == "kube-dns":
+            return Endpoint("kube-system", labels, (pod.get("status") or {}).get("podIP"),
+                            container_ports(pod.get("spec") or {}) or DNS_PORTS, pod["metadata"]["name"])
+    return Endpoint("kube-system", KUBE_DNS, None, DNS_PORTS)
+
+
+def _client_endpoints(view: ClusterView) -> list[Endpoint]:
+    """The agents' pods: the target's client_pod_labels; else the label sets of the client
+    namespace's pods that run as the client ServiceAccount; else some pod of the namespace."""
+    target = view.target
+    if target.client_pod_labels is not None:
+        return [Endpoint(target.client_namespace, target.client_pod_labels)]
+    pods = _optional(view, "Pod", target.client_namespace, fields={"spec.serviceAccountName": target.service_account})
+    sets: dict[frozenset[tuple[str, str]], Endpoint] = {}
+    for pod in pods or []:
+        if (pod.get("spec") or {}).get("serviceAccountName") == target.service_account:
+            labels = {k: v for k, v in (pod["metadata"].get("labels") or {}).items() if k not in HASH_LABELS}
+            sets.setdefault(frozenset(labels.items()), Endpoint(target.client_namespace, labels,
+                                                                (pod.get("status") or {}).get("podIP")))
+    return list(sets.values())[:5] or [Endpoint(target.client_namespace, None)]
+
+
+def _common_labels(clients: list[Endpoint]) -> dict[str, str]:
+    """The labels every agent pod carries: the podSelector of a policy scoped to them ({} when unknown)."""
+    known = [dict(c.labels) for c in clients if c.labels is not None]
+    if not known:
+        return {}
+    return {k: v for k, v in known[0].items() if all(other.get(k) == v for other in known[1:])}
+
+
+def _pod_port(endpoint: Endpoint, name: str, default: int) -> int:
+    """The container port a NetworkPolicy must name: the head's port of that name, else the Service's."""
+    return endpoint.ports.get(name, (default, "TCP"))[0]
+
+
+def _undecided(view: ClusterView, clients: list[Endpoint], namespaces: object, policies: list[Object],
+               unknown: list[str]) -> NotCovered:
+    """What keeps the verdict open, as the evidence to add."""
+    target = view.target
+    detail = f"cannot decide {'; '.join(unknown[:2])}"
+    if namespaces is None and asks_namespace_labels(policies):
+        return NotCovered("Namespace", None, view.source.name, view.source.how_to_add("Namespace", None),
+                          f"{detail}: a namespaceSelector asks for labels")
+    if any(c.labels is None for c in clients):
+        return NotCovered("Pod", target.client_namespace, view.source.name,
+                          f"set raycheck.client_pod_labels in the target file, or "
+                          f"{view.source.how_to_add('Pod', target.client_namespace)}",
+                          f"{detail}: which pods are the agents is not known")
+    return NotCovered("Pod", target.ray_namespace, view.source.name,
+                      view.source.how_to_add("Pod", target.ray_namespace), f"{detail}: pod IPs decide an ipBlock")

@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from raycheck.model.capacity import GPU, Vector, format_quantity, human, pod_shape, quantity
+from raycheck.model.capacity import (
+    GPU, Cluster, PodShape, Vector, counts_on_node, floor_div, format_quantity, human, pod_shape, quantity,
+)
 from raycheck.model.footprint import Footprint
-from raycheck.model.kuberay import ray_container
+from raycheck.model.kuberay import desired_workers, ray_container, shm_volume
+from raycheck.model.patches import append, as_json, container_at, group_spec, guard, scale, set_field
 from raycheck.observation import Observation
 
 OBJECT_STORE_FRACTION = Decimal("0.3")
@@ -58,26 +61,55 @@ def limits_overcommit(fp: Footprint) -> Observation:
     if worst is None:
         return Observation(True, message)
     name, excess = worst
-    figures = {"node": name, "excess": human("memory", excess), **_suggested_worker_limit(fp, name, excess)}
-    return Observation(False, f"{message}: overcommitted by {human('memory', excess)}; under memory pressure "
-                       "the kernel OOM-kills containers", cause="overcommit", figures=figures)
+    figures = {"node": name, "excess": human("memory", excess), **_fewer_workers(fp, cluster, name)}
+    fits = f"; group {figures['group']}: the limits of {figures['fitting_workers']} of its " \
+           f"{figures['workers_on_node']} workers on {name} fit" if "group" in figures else ""
+    return Observation(False, f"{message}: overcommitted by {human('memory', excess)}{fits}; under memory pressure "
+                       "the kernel OOM-kills containers", cause="overcommit" if "scale_patch" in figures
+                       else "overcommit-by-hand", figures=figures)
 
 
-def _suggested_worker_limit(fp: Footprint, node: str, excess: Decimal) -> dict[str, str]:
-    """The worker memory limit that removes the overcommit, spread over the Ray workers on ``node``."""
-    workers = [pod_shape(p) for p in fp.ray_pods
-               if (p.get("spec") or {}).get("nodeName") == node
-               and (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"]
-    if not workers:
-        return {"suggested_limit": "a lower value", "fewer_workers": "fewer"}
-    per_worker = workers[0].limits["memory"]
-    fewer = len(workers) - int(-(-excess // per_worker)) if per_worker else len(workers)
-    cut = -(-excess // len(workers))  # ceiling
-    suggested = per_worker - cut
+def _fewer_workers(fp: Footprint, model: Cluster, node: str) -> dict[str, str]:
+    """The worker group to shrink on ``node`` and by how much, exactly: the largest count of its
+    workers whose memory limits fit beside every other pod's, and the per-worker limit at which all of
+    them fit. The group chosen is the one that needs the fewest workers removed. KubeRay picks which
+    pods go when replicas drop: the count is exact for a group whose workers all run on ``node``."""
+    allocatable, total = model.nodes[node].allocatable["memory"], model.limits[node]["memory"]
+    on_node: dict[str, list[PodShape]] = {}
+    for pod in fp.ray_pods:
+        labels = pod["metadata"].get("labels") or {}
+        if (pod.get("spec") or {}).get("nodeName") == node and labels.get("ray.io/node-type") == "worker" \
+                and counts_on_node(pod):
+            on_node.setdefault(labels.get("ray.io/group", ""), []).append(pod_shape(pod))
+    options = []
+    for group, pods in on_node.items():
+        per = max(p.limits["memory"] for p in pods)
+        others = total - sum((p.limits["memory"] for p in pods), Decimal(0))
+        if per == 0 or others >= allocatable:  # unlimited workers, or the rest alone overcommits
+            continue
+        fit = max(0, min(len(pods), floor_div(allocatable - others, per)))
+        options.append((len(pods) - fit, -per, group, pods, others, fit))
+    if not options:
+        return {"why": f"no worker group on {node} can make room: the other pods' limits alone exceed allocatable"
+                if on_node else f"no Ray worker runs on {node}"}
+    removed, _, group, pods, others, fit = min(options)
     gi = Decimal(1024 ** 3)
-    suggested = (suggested // gi) * gi if suggested >= gi else suggested
-    return {"suggested_limit": format_quantity(suggested), "worker_limit": format_quantity(per_worker),
-            "fewer_workers": str(max(0, fewer))}
+    room = (allocatable - others) / len(pods)
+    limit = Decimal(floor_div(room, gi)) * gi if room >= gi else Decimal(floor_div(room, Decimal(1)))
+    figures = {"group": group, "suggested_limit": format_quantity(limit),
+               "worker_limit": format_quantity(max(p.limits["memory"] for p in pods)),
+               "workers_on_node": str(len(pods)), "fitting_workers": str(fit)}
+    raycluster = fp.view.raycluster_if_known()
+    spec = group_spec(raycluster, group) if raycluster is not None else None
+    if raycluster is None or spec is None:
+        return {**figures, "why": f"the RayCluster {fp.view.target.cluster_name} spec, which says where group "
+                f"{group} is, is not in the cluster state"}
+    fewer = desired_workers(spec) - removed
+    return {**figures, "fewer_workers": str(fewer),
+            "limit_patch": as_json(guard(raycluster, group) + set_field(
+                raycluster, group, (*container_at(raycluster, group), "resources", "limits", "memory"),
+                format_quantity(limit))),
+            "scale_patch": as_json(scale(raycluster, group, fewer) or [])}
 
 
 def headroom(fp: Footprint, threshold: float) -> Observation:
@@ -118,14 +150,26 @@ def recent_kills(fp: Footprint) -> Observation:
     pods = len(fp.ray_pods)
     if killed or events:
         detail = "; ".join(killed + [f"event {e.get('reason')}: {e.get('message', '')[:120]}" for e in events])
-        workers = sum(1 for p in fp.ray_pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker")
-        return Observation(False, f"{len(killed)} of {pods} Ray pods were OOMKilled: {detail}", cause="oomkilled",
-                           figures={"killed_pod": (killed or ["?"])[0].split(" ")[0],
-                                    "half_workers": str(max(1, workers // 2))})
+        first = (killed or [((events[0].get("involvedObject") or {}).get("name") or "?")])[0].split(" ")[0]
+        figures = {"killed_pod": first, **_halve_group_of(fp, first)}
+        return Observation(False, f"{len(killed)} of {pods} Ray pods were OOMKilled: {detail}",
+                           cause="oomkilled" if "scale_patch" in figures else "oomkilled-head", figures=figures)
     if restarting:
         return Observation(False, f"Ray pods restart often: {'; '.join(restarting)}", cause="restarting",
                            figures={"killed_pod": restarting[0].split(" ")[0]})
     return Observation(True, f"none of {pods} Ray pods was OOMKilled; no container restarted {RESTART_THRESHOLD}+ times")
+
+
+def _halve_group_of(fp: Footprint, pod_name: str) -> dict[str, str]:
+    """The seed's remedy for OOM kills, for the group of the killed worker: half its workers."""
+    pod = next((p for p in fp.ray_pods if p["metadata"]["name"] == pod_name), None)
+    labels = (pod or {}).get("metadata", {}).get("labels") or {}
+    raycluster = fp.view.raycluster_if_known()
+    spec = group_spec(raycluster, labels.get("ray.io/group", "")) if raycluster is not None else None
+    if labels.get("ray.io/node-type") != "worker" or raycluster is None or spec is None:
+        return {}
+    group, half = labels["ray.io/group"], max(1, desired_workers(spec) // 2)
+    return {"killed_group": group, "half_workers": str(half), "scale_patch": as_json(scale(raycluster, group, half) or [])}
 
 
 def _shm(pod: dict[str, Any]) -> Decimal | None:
@@ -139,6 +183,32 @@ def _shm(pod: dict[str, Any]) -> Decimal | None:
             if mount.get("mountPath") == "/dev/shm" and empty_dir is not None and empty_dir.get("medium") == "Memory":
                 return quantity(empty_dir["sizeLimit"]) if empty_dir.get("sizeLimit") else Decimal(0)
     return None
+
+
+def _mount_shm(fp: Footprint, pod_names: list[str]) -> dict[str, str]:
+    """The patch that gives the groups of ``pod_names`` the memory-backed /dev/shm KubeRay would give them."""
+    raycluster = fp.view.raycluster_if_known()
+    if raycluster is None:
+        return {"shm_why": f"the RayCluster {fp.view.target.cluster_name} spec is not in the cluster state"}
+    groups = sorted({(p["metadata"].get("labels") or {}).get("ray.io/group", "") for p in fp.ray_pods
+                     if p["metadata"]["name"] in pod_names})
+    ops: list[dict[str, Any]] = []
+    for group in groups:
+        spec = group_spec(raycluster, group)
+        if spec is None:
+            return {"shm_why": f"the RayCluster has no group {group}"}
+        template = (spec.get("template") or {}).get("spec") or {}
+        if any(m.get("mountPath") == "/dev/shm" for m in ray_container(template).get("volumeMounts") or []):
+            return {"shm_why": f"the template of group {group} mounts /dev/shm already: the pods predate it, or mount "
+                    "a volume that is not memory-backed there (a second mount would be refused); recreate the pods, "
+                    "or make that volume an emptyDir with medium Memory"}
+        at = container_at(raycluster, group)
+        volume = shm_volume(ray_container(template))
+        if any(v.get("name") == volume["name"] for v in ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []):
+            volume["name"] = "dev-shm"  # a volume of KubeRay's name exists, but is not mounted at /dev/shm
+        ops += guard(raycluster, group) + append(raycluster, group, ("template", "spec", "volumes"), volume) + \
+            append(raycluster, group, (*at, "volumeMounts"), {"name": volume["name"], "mountPath": "/dev/shm"})
+    return {"shm_groups": ", ".join(groups), "shm_patch": as_json(ops)}
 
 
 def object_store_size(pod: dict[str, Any]) -> Decimal:
@@ -162,10 +232,11 @@ def shm(fp: Footprint) -> Observation:
     pods = len(fp.ray_pods)
     if missing:
         store = object_store_size(next(p for p in fp.ray_pods if p["metadata"]["name"] == missing[0]))
+        figures = {"shm_pod": missing[0], **_mount_shm(fp, missing)}
         return Observation(False, f"{len(missing)} of {pods} Ray pods have no memory-backed /dev/shm (64Mi by "
                            f"default) for an object store of {human('memory', store)}: {', '.join(missing[:3])}"
-                           f"{' ...' if len(missing) > 3 else ''}", cause="missing",
-                           figures={"shm_pod": missing[0]})
+                           f"{' ...' if len(missing) > 3 else ''}", cause="missing" if "shm_patch" in figures
+                           else "missing-by-hand", figures=figures)
     if small:
         return Observation(False, f"/dev/shm smaller than the object store: {'; '.join(small[:3])}", cause="small",
                            figures={"shm_pod": small[0].split(" ")[0]})

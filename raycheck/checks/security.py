@@ -1,8 +1,10 @@
 """Who can reach the head's Ray ports (check ``security.ray-exposure``).
 
-Ray 2.49 has no authentication: whoever reaches 10001 or 8265 runs code on the cluster
-(CVE-2023-48022, "ShadowRay"). This decides, from the NetworkPolicies of the Ray namespace as
-the NetworkPolicy API defines them, which namespaces may open those ports on the head pod.
+Without token authentication (Ray < 2.52, or not enabled) whoever reaches 10001 or 8265 runs
+code on the cluster (CVE-2023-48022, "ShadowRay"). This decides, from the NetworkPolicies of the
+Ray namespace as the NetworkPolicy API defines them, which namespaces may open those ports on the
+head pod; with token authentication on, reachable ports are a defence-in-depth warning, never
+"unauthenticated".
 """
 
 from __future__ import annotations
@@ -12,42 +14,26 @@ from typing import Any
 from raycheck.cluster.selectors import matches
 from raycheck.cluster.source import Object
 from raycheck.cluster.view import ClusterView
+from raycheck.model.kuberay import token_auth
+from raycheck.model.netpol import Endpoint, port_matches, policy_types
 from raycheck.observation import Observation
 
 ALL = "every namespace"
 
 
-def head_labels(view: ClusterView) -> dict[str, str]:
+def head_pod(view: ClusterView) -> Object | None:
     heads = [p for p in view.ray_pods() if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"]
-    if heads:
-        return dict(heads[0]["metadata"].get("labels") or {})
-    return {"ray.io/cluster": view.target.cluster_name, "ray.io/node-type": "head"}
+    return heads[0] if heads else None
 
 
 def _ingress_policies(policies: list[Object], labels: dict[str, str]) -> list[Object]:
-    selected = []
-    for policy in policies:
-        spec = policy.get("spec") or {}
-        types = spec.get("policyTypes") or ["Ingress"]  # absent: Ingress (plus Egress if egress rules exist)
-        if "Ingress" in types and matches(labels, spec.get("podSelector") or {}):
-            selected.append(policy)
-    return selected
+    return [p for p in policies if "Ingress" in policy_types(p)
+            and matches(labels, (p.get("spec") or {}).get("podSelector") or {})]
 
 
-def _port_allowed(rule: dict[str, Any], port: int, name: str) -> bool:
-    ports = rule.get("ports") or []
-    if not ports:
-        return True
-    for p in ports:
-        value = p.get("port")
-        if p.get("protocol", "TCP") != "TCP":
-            continue
-        if value is None or value == port or value == name:
-            return True
-        end = p.get("endPort")
-        if isinstance(value, int) and end and value <= port <= end:
-            return True
-    return False
+def _port_allowed(rule: dict[str, Any], port: int, head: Endpoint) -> bool:
+    entries = rule.get("ports") or []
+    return not entries or any(port_matches(e, port, "TCP", head) is not False for e in entries)
 
 
 def _sources(rule: dict[str, Any], ray_ns: str, namespaces: list[Object]) -> set[str]:
@@ -79,21 +65,25 @@ def _sources(rule: dict[str, Any], ray_ns: str, namespaces: list[Object]) -> set
 def ray_exposure(view: ClusterView) -> Observation:
     target = view.target
     ports = {"client": target.client_port, "dashboard": target.dashboard_port}
-    labels = head_labels(view)
+    pod = head_pod(view)
+    labels = dict((pod or {}).get("metadata", {}).get("labels") or
+                  {"ray.io/cluster": target.cluster_name, "ray.io/node-type": "head"})
+    head = Endpoint(target.ray_namespace, labels, ports={name: (port, "TCP") for name, port in ports.items()})
+    auth = token_auth(view.raycluster_if_known(), pod)
     policies = _ingress_policies(view.list("NetworkPolicy", target.ray_namespace), labels)
     allowed = {target.ray_namespace, target.client_namespace}
-    figures = {"allowed_namespaces": ", ".join(sorted(allowed))}
+    figures = {"allowed_namespaces": ", ".join(sorted(allowed)), "auth": auth.evidence}
     if not policies:
         return Observation(False, f"no NetworkPolicy in {target.ray_namespace} selects the head pod: ports "
-                           f"{target.client_port} and {target.dashboard_port} (unauthenticated in Ray 2.49) accept "
-                           "connections from every namespace", cause="open", figures=figures)
+                           f"{target.client_port} and {target.dashboard_port} ({auth.evidence}) accept connections "
+                           "from every namespace", cause="open-token" if auth.required else "open", figures=figures)
     namespaces = view.list("Namespace")
     exposed: dict[str, set[str]] = {}
     for name, port in ports.items():
         sources: set[str] = set()
         for policy in policies:
             for rule in (policy.get("spec") or {}).get("ingress") or []:
-                if _port_allowed(rule, port, name):
+                if _port_allowed(rule, port, head):
                     sources |= _sources(rule, target.ray_namespace, namespaces)
         extra = sources - allowed
         if extra:
@@ -101,7 +91,8 @@ def ray_exposure(view: ClusterView) -> Observation:
     names = ", ".join(p["metadata"]["name"] for p in policies)
     if exposed:
         detail = "; ".join(f"{port} from {', '.join(sorted(src))}" for port, src in exposed.items())
-        return Observation(False, f"NetworkPolicy {names} admits {detail}, beyond {', '.join(sorted(allowed))}",
-                           cause="too-wide", figures=figures)
+        return Observation(False, f"NetworkPolicy {names} admits {detail}, beyond {', '.join(sorted(allowed))} "
+                           f"({auth.evidence})", cause="too-wide-token" if auth.required else "too-wide",
+                           figures=figures)
     return Observation(True, f"NetworkPolicy {names} admits {target.client_port} and {target.dashboard_port} only "
-                       f"from {', '.join(sorted(allowed))}")
+                       f"from {', '.join(sorted(allowed))} ({auth.evidence})")

@@ -112,7 +112,29 @@ def read_dump(root: Path) -> Dump:
             objects.extend(items)
             _cover(coverage, doc, items, file, folder_namespace, at_top=root.is_dir() and not folder)
     _cover_cluster_info_dump(root, coverage)
-    return Dump(objects, coverage)
+    return Dump(_once(objects), coverage)
+
+
+def _once(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each object once: the same pod in ``ray/pods.yaml`` (``-n ray``) and ``pods.yaml`` (``-A``) is one
+    pod, not two taking a node's capacity twice. Of two copies the newer (higher resourceVersion) stays."""
+    kept: dict[tuple[str, str, str], dict[str, Any]] = {}
+    unnamed: list[dict[str, Any]] = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if not meta.get("name"):
+            unnamed.append(obj)
+            continue
+        key = (str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta["name"]))
+        old = kept.get(key)
+        if old is None or _version(obj) >= _version(old):
+            kept[key] = obj
+    return list(kept.values()) + unnamed
+
+
+def _version(obj: dict[str, Any]) -> int:
+    text = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return int(text) if text.isdigit() else -1
 
 
 def _cover_cluster_info_dump(root: Path, coverage: Coverage) -> None:

@@ -20,6 +20,9 @@ from raycheck.cluster.files import iter_files, load_objects
 from raycheck.model.kuberay import expand_raycluster
 
 
+ADDITIVE_KINDS = ("NetworkPolicy",)
+
+
 def key(obj: Object) -> tuple[str, str, str]:
     meta = obj.get("metadata") or {}
     namespaced = KINDS[obj["kind"]].namespaced if obj.get("kind") in KINDS else True
@@ -79,8 +82,10 @@ class OverlaySource:
                 for child in expand_raycluster(obj):
                     applied.setdefault(key(child), child)
         self.applied = applied
+        # NetworkPolicies add up: the manifests' own say nothing of the policies already in the cluster,
+        # so they cover nothing the base does not (a partial set would read as a denial)
         self._applied_coverage = Coverage()
-        self._applied_coverage.add_objects(list(applied.values()))
+        self._applied_coverage.add_objects([o for o in applied.values() if o.get("kind") not in ADDITIVE_KINDS])
 
     def _shadowed(self, obj: Object) -> bool:
         if key(obj) in self.applied:

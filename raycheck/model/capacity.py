@@ -12,10 +12,11 @@ NoSchedule/NoExecute taints.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Iterable, Iterator, Mapping
 
 GPU = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"  # MIG slices under the device plugin's mixed strategy: nvidia.com/mig-3g.40gb
 BINARY = (("Ei", 6), ("Pi", 5), ("Ti", 4), ("Gi", 3), ("Mi", 2), ("Ki", 1))
 DECIMAL = (("E", 6), ("P", 5), ("T", 4), ("G", 3), ("M", 2), ("k", 1))
 FRACTIONS = (("m", 3), ("u", 6), ("n", 9))
@@ -27,6 +28,11 @@ def quantity(text: Any) -> Decimal:
     from kubernetes.utils import parse_quantity  # imported when used: the client costs a quarter second to load
 
     return parse_quantity(text)
+
+
+def floor_div(a: Decimal, b: Decimal) -> int:
+    """How many whole ``b`` fit in ``a``, rounded down (``Decimal``'s ``//`` truncates toward zero)."""
+    return int((a / b).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def format_quantity(value: Decimal, binary: bool = True) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 Object = dict[str, Any]
@@ -64,7 +65,7 @@ def expand_raycluster(cluster: Object) -> list[Object]:
             out.append(_pod(cluster, pod_name, "worker", group_name, group["template"]))
     ports = [{"name": p["name"], "port": p["containerPort"], "targetPort": p["containerPort"],
               "protocol": p.get("protocol", "TCP")}
-             for c in head["template"]["spec"]["containers"][:1] for p in c.get("ports") or [] if p.get("name")]
+             for p in ray_container(head["template"]["spec"]).get("ports") or [] if p.get("name")]
     service_name = (head.get("headService") or {}).get("metadata", {}).get("name") or f"{name}-head-svc"
     out.append({
         "apiVersion": "v1", "kind": "Service",
@@ -73,6 +74,36 @@ def expand_raycluster(cluster: Object) -> list[Object]:
         "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "ports": ports,
                  "selector": {**KUBERAY_LABELS, "ray.io/cluster": name, "ray.io/node-type": "head"}},
     })
+    return out + network_policies(cluster)
+
+
+NETWORK_POLICY_TYPES = {"DenyAll": ["Ingress", "Egress"], "DenyAllIngress": ["Ingress"], "DenyAllEgress": ["Egress"]}
+
+
+def network_policies(cluster: Object) -> list[Object]:
+    """The NetworkPolicies KubeRay makes for ``spec.networkPolicy.mode`` (named as its controller
+    names them, ``<cluster>-head`` and ``<cluster>-workers``): the pods of the same RayCluster are
+    admitted, plus the rules the spec adds (``head``, ``worker``); everything else is denied."""
+    spec = cluster.get("spec") or {}
+    settings = spec.get("networkPolicy") or {}
+    types = NETWORK_POLICY_TYPES.get(settings.get("mode", ""))
+    if not types:
+        return []
+    meta = cluster["metadata"]
+    same = [{"podSelector": {"matchLabels": {"ray.io/cluster": meta["name"]}}}]
+    out = []
+    for node_type, suffix, own in (("head", "head", settings.get("head") or {}),
+                                   ("worker", "workers", settings.get("worker") or {})):
+        policy: Object = {"podSelector": {"matchLabels": {"ray.io/cluster": meta["name"], "ray.io/node-type": node_type}},
+                          "policyTypes": types}
+        if "Ingress" in types:
+            policy["ingress"] = [{"from": same}] + list(own.get("ingressRules") or [])
+        if "Egress" in types:
+            policy["egress"] = [{"to": same}] + list(own.get("egressRules") or [])
+        out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": f"{meta['name']}-{suffix}", "namespace": meta.get("namespace", "default"),
+                                 "labels": {**KUBERAY_LABELS, "ray.io/cluster": meta["name"]}},
+                    "spec": policy})
     return out
 
 
@@ -90,6 +121,55 @@ def ray_container(pod_spec: dict[str, Any]) -> dict[str, Any]:
               if "ray start" in " ".join(str(part) for part in (c.get("command") or []) + (c.get("args") or []))]
     others = [c for c in containers if c.get("name") != AUTOSCALER_CONTAINER]
     return (starts or others or containers or [{}])[0]
+
+
+def ray_container_index(pod_spec: dict[str, Any]) -> int:
+    """The Ray container's position in ``containers``: a JSON patch addresses it by index."""
+    container = ray_container(pod_spec)
+    return next((i for i, c in enumerate(pod_spec.get("containers") or []) if c is container), 0)
+
+
+TOKEN_AUTH_SINCE = (2, 52)  # Ray's token authentication (RAY_AUTH_MODE=token) exists from 2.52
+
+
+@dataclass(frozen=True)
+class TokenAuth:
+    """Whether the Ray cluster requires a token, and what says so."""
+
+    required: bool
+    evidence: str  # "token authentication required: spec.authOptions.mode: token", "unauthenticated in Ray 2.49.2"
+
+
+def ray_version(cluster: Object | None, pod: Object | None) -> tuple[int, ...] | None:
+    """The cluster's Ray version: ``spec.rayVersion``, else the tag of the head's Ray image."""
+    text = str(((cluster or {}).get("spec") or {}).get("rayVersion") or "")
+    if not text and pod is not None:
+        text = str(ray_container(pod.get("spec") or {}).get("image", "")).rpartition(":")[2].split("-")[0]
+    parts = text.split(".")
+    return tuple(int(p) for p in parts[:3]) if len(parts) >= 2 and all(p.isdigit() for p in parts[:3]) else None
+
+
+def token_auth(cluster: Object | None, head: Object | None) -> TokenAuth:
+    """Token authentication as the cluster's objects show it: KubeRay's ``spec.authOptions.mode:
+    token`` (it injects ``RAY_AUTH_MODE=token`` into every container), or ``RAY_AUTH_MODE=token`` in
+    the head's Ray container; only Ray >= 2.52 has it."""
+    version = ray_version(cluster, head)
+    shown = ".".join(map(str, version)) if version else None
+    says = None
+    if (((cluster or {}).get("spec") or {}).get("authOptions") or {}).get("mode") == "token":
+        says = "spec.authOptions.mode: token"
+    for source in (head, ((cluster or {}).get("spec") or {}).get("headGroupSpec")):
+        spec = (source or {}).get("spec") or ((source or {}).get("template") or {}).get("spec") or {}
+        env = {e.get("name"): e.get("value") for e in ray_container(spec).get("env") or [] if isinstance(e, dict)}
+        if says is None and env.get("RAY_AUTH_MODE") == "token":
+            says = "RAY_AUTH_MODE=token in the head container"
+    if says and version is not None and version < TOKEN_AUTH_SINCE:
+        return TokenAuth(False, f"unauthenticated: {says}, but Ray {shown} has no token authentication (2.52+)")
+    if says:
+        return TokenAuth(True, f"token authentication required: {says}")
+    if version is not None and version < TOKEN_AUTH_SINCE:
+        return TokenAuth(False, f"unauthenticated in Ray {shown}")
+    return TokenAuth(False, "unauthenticated: no token authentication configured")
 
 
 def ray_container_status(pod: Object) -> dict[str, Any] | None:

@@ -56,12 +56,39 @@ class Access:
 
 
 @dataclass(frozen=True)
+class BindingRef:
+    """A binding that reaches a subject, and how: what taking it away takes, and from whom else."""
+
+    kind: str  # RoleBinding | ClusterRoleBinding
+    name: str
+    namespace: str | None  # a RoleBinding's namespace
+    role_kind: str
+    role_name: str
+    direct: tuple[int, ...]  # indexes in .subjects that name the subject itself (ServiceAccount or User)
+    groups: tuple[str, ...]  # the groups it reaches the subject through
+    subjects: tuple[tuple[str, str, str], ...]  # every subject: (kind, name, namespace or "")
+
+    @property
+    def where(self) -> str:
+        """``RoleBinding x in ray``, ``ClusterRoleBinding y``."""
+        return f"{self.kind} {self.name}" + (f" in {self.namespace}" if self.namespace else "")
+
+    def __str__(self) -> str:
+        return f"{self.where} -> {self.role_kind} {self.role_name}"
+
+
+@dataclass(frozen=True)
 class Grant:
     """A rule that applies to a subject, with the binding that brings it and where it applies."""
 
     rule: dict[str, Any]
     namespace: str | None  # None: every namespace and cluster scope (a ClusterRoleBinding)
-    binding: str  # "ClusterRoleBinding swe-ai-fleet-ray-access -> ClusterRole ray-client-access"
+    ref: BindingRef
+
+    @property
+    def binding(self) -> str:
+        """``ClusterRoleBinding swe-ai-fleet-ray-access -> ClusterRole ray-client-access``"""
+        return str(self.ref)
 
 
 @dataclass(frozen=True)
@@ -128,37 +155,54 @@ class RbacEvaluator:
         return rules
 
     @staticmethod
-    def _binds(binding: dict[str, Any], subject: ServiceAccountSubject) -> bool:
-        binding_ns = (binding.get("metadata") or {}).get("namespace")
-        for s in binding.get("subjects") or []:
+    def _reach(binding: dict[str, Any], subject: ServiceAccountSubject) -> BindingRef | None:
+        """How ``binding`` reaches ``subject`` (by name, through groups), None if it does not."""
+        meta = binding.get("metadata") or {}
+        binding_ns = meta.get("namespace")
+        subjects = [s for s in binding.get("subjects") or [] if isinstance(s, dict)]
+        direct, groups = [], []
+        for index, s in enumerate(subjects):
             kind = s.get("kind")
             if kind == "ServiceAccount" and s.get("name") == subject.name \
                     and (s.get("namespace") or binding_ns) == subject.namespace:
-                return True
-            if kind == "User" and s.get("name") == subject.username:
-                return True
-            if kind == "Group" and s.get("name") in subject.groups:
-                return True
-        return False
+                direct.append(index)
+            elif kind == "User" and s.get("name") == subject.username:
+                direct.append(index)
+            elif kind == "Group" and s.get("name") in subject.groups:
+                groups.append(s["name"])
+        if not direct and not groups:
+            return None
+        ref = binding.get("roleRef") or {}
+        return BindingRef(
+            binding["kind"], meta.get("name", ""),
+            meta.get("namespace", "default") if binding["kind"] == "RoleBinding" else None,
+            ref.get("kind", ""), ref.get("name", ""), tuple(direct), tuple(groups),
+            tuple((s.get("kind", ""), s.get("name", ""), s.get("namespace") or "") for s in subjects))
+
+    def reaching(self, subject: ServiceAccountSubject) -> list[BindingRef]:
+        """Every binding that reaches ``subject``, whether its role exists or not."""
+        return [ref for binding in self.bindings if (ref := self._reach(binding, subject)) is not None]
+
+    def role_exists(self, ref: BindingRef) -> bool:
+        if ref.role_kind == "ClusterRole":
+            return ref.role_name in self.cluster_roles
+        return ref.role_kind == "Role" and ref.namespace is not None and (ref.namespace, ref.role_name) in self.roles
+
+    def dangling(self, subject: ServiceAccountSubject) -> list[BindingRef]:
+        """Bindings that reach ``subject`` but name a role that does not exist: they grant nothing."""
+        return [ref for ref in self.reaching(subject) if not self.role_exists(ref)]
 
     def grants(self, subject: ServiceAccountSubject) -> list[Grant]:
         """Every rule that applies to ``subject``, with where it applies and why."""
         out: list[Grant] = []
-        for binding in self.bindings:
-            if not self._binds(binding, subject):
-                continue
-            meta = binding.get("metadata") or {}
-            ref = binding.get("roleRef") or {}
-            namespace = meta.get("namespace", "default") if binding["kind"] == "RoleBinding" else None
-            if ref.get("kind") == "ClusterRole":
-                rules = self.cluster_role_rules(ref.get("name", ""))
-            elif ref.get("kind") == "Role" and namespace is not None:
-                rules = list((self.roles.get((namespace, ref.get("name", ""))) or {}).get("rules") or [])
+        for ref in self.reaching(subject):
+            if ref.role_kind == "ClusterRole":
+                rules = self.cluster_role_rules(ref.role_name)
+            elif ref.role_kind == "Role" and ref.namespace is not None:
+                rules = list((self.roles.get((ref.namespace, ref.role_name)) or {}).get("rules") or [])
             else:
                 rules = []
-            via = f"{binding['kind']} {meta.get('name')}" + (f" in {namespace}" if namespace else "") + \
-                f" -> {ref.get('kind')} {ref.get('name')}"
-            out.extend(Grant(rule, namespace, via) for rule in rules)
+            out.extend(Grant(rule, ref.namespace, ref) for rule in rules)
         return out
 
     def decide(self, subject: ServiceAccountSubject, access: Access) -> Decision:

@@ -12,6 +12,11 @@ def test_nodes_advertise_the_gpus_the_raycluster_requests(footprint, verdict):
     verdict(gpu.node_allocatable(footprint))
 
 
+@pytest.mark.check("gpu.ray-gpus-backed", severity="critical")
+def test_every_ray_gpu_has_a_card_behind_it(cluster, verdict):
+    verdict(gpu.ray_gpus_backed(cluster))
+
+
 @pytest.mark.check("gpu.device-plugin", severity="critical")
 def test_nvidia_device_plugin_is_ready(footprint, verdict):
     verdict(gpu.device_plugin(footprint))

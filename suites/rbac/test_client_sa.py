@@ -17,8 +17,18 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.mark.check("rbac.client-sa", severity="critical")
+def test_client_sa_exists(cluster, verdict):
+    verdict(rbac.service_account_exists(cluster))
+
+
+@pytest.mark.check("rbac.client-sa", severity="critical")
 def test_client_sa_may(cluster, need, verdict):
     verdict(rbac.client_sa(cluster, need))
+
+
+@pytest.mark.check("rbac.client-sa", severity="critical")
+def test_client_sa_may_connect_under_kubernetes_token_auth(cluster, verdict):
+    verdict(rbac.k8s_token_write(cluster))
 
 
 @pytest.mark.check("rbac.least-privilege", severity="warning")
