@@ -4,19 +4,27 @@ What a user does today on a dead address is ``ray.init("ray://...")`` and wait: 
 retries for about 30 s before it raises. Addresses measured, all on loopback:
 
 * ``refused``: nothing listens on the client port;
-* ``silent``: the port accepts the TCP connection and never answers (a stuck proxy), with the
-  default 3 s probe timeout, and ``silent-1s``: the same with ``--probe-timeout=1``;
+* ``silent``: the port accepts the TCP connection and never answers (a stuck proxy), at the
+  default probe timeout, and ``silent-3s``: the same with ``--probe-timeout=3`` (the default
+  until the measurements below chose another);
 * ``unresolvable``: the head's cluster name, answered NXDOMAIN by a loopback DNS server
   (``--dns-server``; the plain ``ray.init`` asks the system resolver, which answers the same).
 
 The dashboard port is a refused port in every target, so a Ray head that someone else runs on
 8265 cannot answer for the dead one. raycheck runs ``ctx.runs`` times; each plain ``ray.init``
 takes about 30 s, so it runs ``ctx.slow_runs`` times (once by default, none with ``--quick``).
+
+What the default probe timeout must leave room for is measured too (:func:`healthy_latencies`):
+how long a live head takes to answer each probe (the gRPC greeting, the dashboard's
+``/api/version``, a DNS lookup through the loopback server), idle and with every core busy.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
 from typing import Any
 
 import yaml
@@ -26,6 +34,10 @@ from harness import PYTHON, ROOT, Context, outcomes, pytest_command, ratio, read
 sys.path.insert(0, str(ROOT))
 
 from raycheck.harness.dnszone import DnsZoneServer, Zone  # noqa: E402
+from raycheck.harness.sandbox import HeadPorts, RayHead  # noqa: E402
+from raycheck.probes import http, tcp  # noqa: E402
+from raycheck.probes.dns import DnsProbe  # noqa: E402
+from raycheck.settings import DnsServer, Settings  # noqa: E402
 from tests.support import SilentPort, refused_port  # noqa: E402
 
 HEAD_NAME = "ray-gpu-head-svc.ray.svc.cluster.local"
@@ -68,7 +80,7 @@ def measure(ctx: Context) -> dict[str, Any]:
     cases = {
         "refused": (f"ray://127.0.0.1:{refused_port()}", []),
         "silent": (silent_address, []),
-        "silent-1s": (silent_address, ["--probe-timeout=1"]),
+        "silent-3s": (silent_address, ["--probe-timeout=3"]),
         "unresolvable": (f"ray://{HEAD_NAME}:10001", [f"--dns-server={dns.address}"]),
     }
     results: dict[str, Any] = {"cases": {}}
@@ -88,4 +100,58 @@ def measure(ctx: Context) -> dict[str, Any]:
     finally:
         silent.close()
         dns.stop()
+    results["default_probe_timeout_s"] = Settings().probe_timeout
+    results["healthy_latencies"] = healthy_latencies(ctx)
+    return results
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"n": len(ordered), "p50_ms": round(at(0.5) * 1000, 2), "p99_ms": round(at(0.99) * 1000, 2),
+            "max_ms": round(ordered[-1] * 1000, 2)}
+
+
+def healthy_latencies(ctx: Context) -> dict[str, Any]:
+    """How long a live head takes to answer each probe, idle and with every core kept busy by
+    spinning processes (a node under load): the gRPC greeting on the client port, the dashboard's
+    ``/api/version``, and a DNS lookup through the loopback server. ``ctx.runs`` x 40 of each."""
+    head = RayHead(HeadPorts.pick(), ctx.work / "latency-head", num_gpus=0, num_cpus=1)
+    (ctx.work / "latency-head").mkdir(parents=True, exist_ok=True)
+    zone = Zone()
+    zone.add(HEAD_NAME, "A", "127.0.0.1")
+    dns = DnsZoneServer(zone).start()
+    resolver = DnsProbe(DnsServer("127.0.0.1", dns.port), 10.0)
+    probes = {
+        "grpc_greeting": lambda: tcp.grpc_greeting("127.0.0.1", head.ports.client, 10.0),
+        "dashboard_version": lambda: http.get_json(f"http://127.0.0.1:{head.ports.dashboard}/api/version", 10.0)[0],
+        "dns_lookup": lambda: resolver.addresses(HEAD_NAME),
+    }
+    results: dict[str, Any] = {}
+    try:
+        head.start()
+        for load in ("idle", "all_cores_busy"):
+            spinners = [subprocess.Popen([PYTHON, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)] \
+                if load == "all_cores_busy" else []
+            try:
+                time.sleep(1.0 if spinners else 0)
+                for name, probe in probes.items():
+                    times = []
+                    for _ in range(ctx.runs * 40):
+                        start = time.monotonic()
+                        answer = probe()
+                        times.append(time.monotonic() - start)
+                        if not answer.ok:
+                            raise RuntimeError(f"{name} failed against a live head: {answer.message}")
+                    results.setdefault(name, {})[load] = _percentiles(times)
+            finally:
+                for spinner in spinners:
+                    spinner.kill()
+                    spinner.wait()
+    finally:
+        head.stop()
+        dns.stop()
+    for name, loads in results.items():
+        print(f"  {name}: idle p99 {loads['idle']['p99_ms']} ms, all cores busy p99 {loads['all_cores_busy']['p99_ms']} "
+              f"ms (max {loads['all_cores_busy']['max_ms']} ms)", flush=True)
     return results

@@ -2,7 +2,7 @@
 
 The bare handshake is what a user runs to check a cluster today:
 ``python -c "import ray; ray.init('ray://127.0.0.1:PORT'); ray.shutdown()"``. raycheck runs all
-nine connectivity checks (DNS, TCP, dashboard, its own handshake in a child process) against
+ten connectivity checks (DNS, TCP, dashboard, token, its own handshake in a child process) against
 the same real head, reached by its cluster name through the sandbox's loopback DNS.
 
 Every Ray Client connection starts a per-client server on the head (alive about 30 s after it
@@ -17,10 +17,17 @@ checks, the report files and the exit.
 
 Both run in two environments: a developer's venv (bytecode cached), and without any bytecode
 cache, where every start compiles every module it imports.
+
+:func:`matched_runtime` does the same against a head on another Python than raycheck's (Ray
+2.49.2 on 3.12 here), which raycheck reaches through the client runtime ``raycheck client-env``
+built for it; the bare handshake runs in that same runtime. With cluster state (a dump whose
+RayCluster names the head image) raycheck knows the head's Python before it connects; without,
+the head names it when it refuses raycheck's own Ray Client, and raycheck connects again.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from collections import defaultdict
@@ -36,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from raycheck.harness.dnszone import DnsZoneServer, zone_from_objects  # noqa: E402
 from raycheck.harness.sandbox import HeadPorts, RayHead, pod_resolv_conf, scenario_for_head, seed_target  # noqa: E402
 from raycheck.cluster.files import load_objects
-from raycheck.harness.scenarios import SCENARIOS  # noqa: E402
+from raycheck.harness.scenarios import SCENARIOS, write_snapshot  # noqa: E402
+from tests.runtimes_support import BUILDS, CACHE, PIN  # noqa: E402
 
 HEAD_SERVICE = ("ray", "ray-gpu-head-svc")
 # Where each check's time goes. The handshake runs once per run (the probes cache it), inside
@@ -45,7 +53,7 @@ HEAD_SERVICE = ("ray", "ray-gpu-head-svc")
 PHASES = {
     "dns": ("dns.head-service", "dns.client-srv", "dns.dashboard-alias", "dns.search-path"),
     "tcp": ("port.client",),
-    "dashboard": ("port.dashboard", "ray.gcs-health"),
+    "dashboard": ("port.dashboard", "ray.gcs-health", "ray.auth"),
     "handshake": ("ray.version-match", "ray.client-handshake"),
 }
 IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)")
@@ -54,14 +62,15 @@ IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)")
 class HealthyTarget:
     """The sandbox's real head and DNS, and the seed's target file pointed at them."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, python: str | None = None) -> None:
         work.mkdir(parents=True, exist_ok=True)
         self.work = work
         self.ports = HeadPorts.pick()
-        self.head = RayHead(self.ports, work)
+        self.head = RayHead(self.ports, work, python=python)
         objects = scenario_for_head(load_objects(SCENARIOS / "seed"), *HEAD_SERVICE,
                                     {"client": self.ports.client, "dashboard": self.ports.dashboard,
                                      "gcs-server": self.ports.gcs})
+        self.objects = objects
         self.dns = DnsZoneServer(zone_from_objects(objects, endpoint_override={HEAD_SERVICE: ["127.0.0.1"]}))
         self.target_path = work / "target.yaml"
 
@@ -83,9 +92,16 @@ class HealthyTarget:
         return ["-m", "connectivity", f"--target={self.target_path}", f"--dns-server={self.dns.address}",
                 f"--report-dir={report_dir}"]
 
-    def bare_handshake(self) -> list[str]:
+    def bare_handshake(self, python: str = PYTHON) -> list[str]:
         address = f"ray://127.0.0.1:{self.ports.client}"
-        return [PYTHON, "-c", f"import ray; ray.init({address!r}); ray.shutdown()"]
+        return [python, "-c", f"import ray; ray.init({address!r}); ray.shutdown()"]
+
+    def dump(self, head_image: str) -> Path:
+        """The seed's cluster state with this head image, as ``--cluster-dump`` reads it."""
+        objects = copy.deepcopy(self.objects)
+        raycluster = next(o for o in objects if o["kind"] == "RayCluster")
+        raycluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] = head_image
+        return write_snapshot(self.work / "dump", objects)
 
 
 def import_times(command: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -172,8 +188,53 @@ def measure(ctx: Context) -> dict[str, Any]:
         "interpreter_start_s": summary([timed([PYTHON, "-c", "pass"], envs["cached"]).wall_s for _ in range(3)]),
         "import_ray_s": summary([timed([PYTHON, "-c", "import ray"], envs["cached"]).wall_s for _ in range(3)]),
         "pytest_import_times_s": imports,
+        "matched_runtime": matched_runtime(ctx),
     }
     for name, figures in per_env.items():
         print(f"  healthy ({name}): raycheck {figures['raycheck_s']['median']} s vs bare handshake "
               f"{figures['bare_handshake_s']['median']} s (x{figures['ratio']})", flush=True)
+    return result
+
+
+def matched_runtime(ctx: Context) -> dict[str, Any]:
+    """raycheck through the client runtime matched to a head on another Python, with and without
+    cluster state, vs a bare handshake in that same runtime; interleaved rounds on one warm head."""
+    head, runtime = BUILDS.wait("head-other"), BUILDS.wait("client-env-other")
+    if not (head.python and runtime.python):
+        return {"skipped": head.skip or runtime.skip or head.error or runtime.error}
+    minor = BUILDS.other_minor or ""
+    sandbox = HealthyTarget(ctx.work / "matched", python=head.python)
+    env = suite_env(ctx.work / "home", XDG_CACHE_HOME=str(CACHE))  # where `raycheck client-env` cached it
+    reports = ctx.work / "matched" / "reports"
+    walls: dict[str, list[float]] = defaultdict(list)
+    statuses: dict[str, set[int]] = defaultdict(set)
+    try:
+        sandbox.start()
+        dump = sandbox.dump(f"rayproject/ray:{PIN}-py{minor.replace('.', '')}")
+        commands = {"with_state": pytest_command(*sandbox.suite_args(reports), f"--cluster-dump={dump}",
+                                                 "--handshake-timeout=60"),
+                    "without_state": pytest_command(*sandbox.suite_args(reports), "--handshake-timeout=60"),
+                    "bare": sandbox.bare_handshake(runtime.python)}
+        for command in commands.values():  # warm-up, not counted
+            timed(command, env)
+        for round_ in range(ctx.runs):
+            for kind in (list(commands) if round_ % 2 == 0 else list(commands)[::-1]):
+                run = timed(commands[kind], env)
+                walls[kind].append(run.wall_s)
+                statuses[kind].add(run.status)
+                if kind == "bare" and run.status != 0:
+                    raise RuntimeError(f"the bare handshake in the runtime failed: {run.stderr[-2000:]}")
+        final_outcomes = outcomes(read_report(reports))
+    finally:
+        sandbox.stop()
+    figures = {kind: summary(values) for kind, values in walls.items()}
+    result = {"head": f"Ray {PIN}, Python {minor}", "runtime": runtime.python,
+              "raycheck_s": figures["with_state"], "raycheck_without_state_s": figures["without_state"],
+              "bare_handshake_s": figures["bare"],
+              "ratio": ratio(figures["with_state"]["median"], figures["bare"]["median"]),
+              "ratio_without_state": ratio(figures["without_state"]["median"], figures["bare"]["median"]),
+              "exit_status": {k: sorted(v) for k, v in statuses.items()}, "outcomes": final_outcomes}
+    print(f"  matched runtime ({result['head']}): raycheck {figures['with_state']['median']} s with cluster state, "
+          f"{figures['without_state']['median']} s without, vs bare handshake {figures['bare']['median']} s "
+          f"(x{result['ratio']}, x{result['ratio_without_state']})", flush=True)
     return result

@@ -10,6 +10,8 @@
 * ``--only NAME ...``: some measurements only.
 * ``--render``: write the document again from the results, measuring nothing (with ``--quick`` or
   ``--only``: the ones in ``benchmarks/out/``).
+* ``--merge``: with ``--only``, put these measurements into the published ``benchmarks/results.json``
+  (the others stay as they were measured, with their machine and date) and write the document again.
 
 Only a complete run (neither ``--quick`` nor ``--only``) writes ``benchmarks/results.json`` and
 ``docs/BENCHMARKS.md``; the others write ``benchmarks/out/results.json`` and
@@ -40,6 +42,7 @@ import healthy
 import live_scale
 import plugin_overhead
 import properties
+import verify_scale
 from harness import OUT, ROOT, Context
 from render import render
 
@@ -47,7 +50,7 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 DOCUMENT = ROOT / "docs" / "BENCHMARKS.md"
 FULL_DUMP = (2000, 60000, 200)
 QUICK_DUMP = (200, 6000, 40)
-NAMES = ("dead_target", "healthy", "plugin_overhead", "live_scale", "capacity_scale", "properties")
+NAMES = ("dead_target", "healthy", "plugin_overhead", "live_scale", "capacity_scale", "verify_scale", "properties")
 
 
 def machine() -> dict[str, Any]:
@@ -75,6 +78,7 @@ def measurements(dump: Path) -> dict[str, Callable[[Context], dict[str, Any]]]:
         "plugin_overhead": plugin_overhead.measure,
         "live_scale": lambda ctx: live_scale.measure(ctx, dump),
         "capacity_scale": lambda ctx: capacity_scale.measure(ctx, dump),
+        "verify_scale": lambda ctx: verify_scale.measure(ctx, dump),
         "properties": properties.measure,
     }
 
@@ -111,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke pass: 1 run, no slow baselines, small dump")
     parser.add_argument("--only", nargs="+", choices=NAMES, help="run only these")
     parser.add_argument("--render", action="store_true", help="render docs/BENCHMARKS.md from results.json only")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --only: merge these measurements into the published results and document")
     args = parser.parse_args(argv)
-    published = not (args.quick or args.only)
+    if args.merge and not args.only or args.merge and args.quick:
+        parser.error("--merge needs --only and a full-size run (no --quick)")
+    published = not (args.quick or args.only) or args.merge
     results_path, document_path = (RESULTS, DOCUMENT) if published else (OUT / "results.json", OUT / "BENCHMARKS.md")
     if args.render:
         document_path.write_text(render(json.loads(results_path.read_text())))
@@ -127,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         results = run_all(ctx, args.only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if args.merge:
+        merged = json.loads(RESULTS.read_text())
+        for name, measured in results["measurements"].items():
+            merged["measurements"][name] = {**measured, "machine": results["machine"]}
+        results = merged
     results_path.parent.mkdir(parents=True, exist_ok=True)
     document_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,5 +1,6 @@
-"""The terminal summary: one line per finding, grouped by severity, its remediation's title and
-first command, then the checks that passed and the exit status the run gets from ``--fail-on``."""
+"""The terminal summary: one line per finding, grouped by severity, its remediation's title, first
+command (with its danger line) and verification, then the checks that passed and the exit status
+the run gets from ``--fail-on``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pytest
 
 from raycheck.plugins.runner import run_state
 from raycheck.redact import redact_text
+from raycheck.remediation import DANGER_MARK, NOT_VERIFIABLE, NOT_VERIFIED, VERIFIED
 from raycheck.results import PROBLEM_OUTCOMES
 from raycheck.settings import SEVERITIES
 
 LABELS = {"failed": "FAIL   ", "error": "ERROR  ", "blocked": "BLOCKED"}
+VERIFICATION_MARKS = {VERIFIED: "\u2713", NOT_VERIFIED: "\u2717", NOT_VERIFIABLE: "?"}
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -36,10 +39,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tr.write_line(f"  {LABELS[r.outcome]} {r.id}: {redact_text(r.message)}"[:400])
             if r.outcome != "blocked" and r.remediation is not None:
                 tr.write_line(f"          -> {redact_text(r.remediation.title)}")
-                first = next((s.command for s in r.remediation.steps if s.command), None)
-                if first:
-                    lines = first.splitlines()
+                first = next((s for s in r.remediation.steps if s.command), None)
+                if first is not None and first.command:
+                    lines = first.command.splitlines()
                     tr.write_line(f"          $ {redact_text(lines[0])}" + (" ..." if len(lines) > 1 else ""))
+                    if first.danger:
+                        tr.write_line(f"          {DANGER_MARK} {redact_text(first.danger)}"[:400], yellow=True)
+                verified = r.remediation.verification
+                if verified is not None:
+                    mark = VERIFICATION_MARKS[verified.status]
+                    tr.write_line(f"          {mark} {redact_text(verified.line())}"[:400],
+                                  green=verified.status == VERIFIED, red=verified.status == NOT_VERIFIED)
     passed = [r.id for r in results if r.outcome == "passed"]
     if passed:
         tr.write_line(f"PASSED  {', '.join(dict.fromkeys(passed))}", green=True)

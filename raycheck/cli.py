@@ -4,7 +4,8 @@
 pytest configuration (``plugins/pytest.ini``: strict markers and options), whatever the current
 directory holds: its ``pytest.ini`` or ``conftest.py`` are not read. Exit statuses are the
 suite's: 0, 1 when a check at or above ``--fail-on`` failed, 4 for bad input.
-``raycheck capacity ...`` and ``raycheck sandbox ...`` are the capacity table and the sandbox.
+``raycheck capacity ...``, ``raycheck sandbox ...`` and ``raycheck client-env ...`` are the capacity
+table, the sandbox and the Ray Client runtime builder.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 TOOLS = {
     "capacity": "the capacity table of the cluster, now and with --with-manifests (raycheck capacity --help)",
     "sandbox": "a local Ray head, loopback DNS and the seed cluster; runs the suite (raycheck sandbox --help)",
+    "client-env": "build the Ray Client runtime a cluster needs: --ray 2.49.2 --python 3.9 (raycheck client-env --help)",
 }
 
 
@@ -38,7 +40,8 @@ def pytest_args(argv: list[str]) -> list[str]:
 def help_text() -> str:
     from raycheck.settings import SETTINGS
 
-    lines = ["usage: raycheck [pytest options] | raycheck capacity ... | raycheck sandbox ...", "",
+    lines = ["usage: raycheck [pytest options] | raycheck capacity ... | raycheck sandbox ... | raycheck client-env ...",
+             "",
              "Runs raycheck's suites (all of them, or those -m selects) against the target.", "",
              "raycheck options (each also RAYCHECK_<NAME> and a key of the target file's raycheck: section):",
              f"  {'--target FILE':<32} the target file; env RAYCHECK_TARGET"]
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         from raycheck.harness.sandbox import main as sandbox
 
         return sandbox(args[1:])
+    if args and args[0] == "client-env":
+        from raycheck.client_env import main as client_env
+
+        return client_env(args[1:])
     import pytest
 
     if "-h" in args or "--help" in args:

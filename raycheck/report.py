@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from raycheck.redact import redact
+from raycheck.remediation import DANGER_MARK
 from raycheck.results import PROBLEM_OUTCOMES, CheckResult, severity_rank, summarize
 
 SCHEMA = "raycheck/v1"
@@ -78,6 +79,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                 lines.append(f"{n}. {step['text']}")
                 if step.get("command"):
                     lines += ["", "   ```sh", f"   {step['command']}", "   ```"]
+                if step.get("danger"):
+                    lines += ["", f"   {DANGER_MARK} {step['danger']}"]
+            if rem.get("verification"):
+                lines += ["", f"**Verification:** {verification_line(rem['verification'])}"]
             if rem.get("docs"):
                 lines += ["", "Docs: " + ", ".join(f"<{url}>" for url in rem["docs"])]
             lines.append("")
@@ -101,6 +106,9 @@ def render_junit(report: dict[str, Any]) -> str:
         props = ET.SubElement(case, "properties")
         for name in ("severity", "outcome", "nodeid"):
             ET.SubElement(props, "property", name=name, value=str(check[name]))
+        verified = (check["remediation"] or {}).get("verification")
+        if verified:
+            ET.SubElement(props, "property", name="verification", value=verification_line(verified))
         text = check["message"]
         if check["remediation"]:
             text += "\n\n" + _remediation_text(check["remediation"])
@@ -124,8 +132,17 @@ def _remediation_text(rem: dict[str, Any]) -> str:
         lines.append(f"  {n}. {step['text']}")
         if step.get("command"):
             lines.append(f"     $ {step['command']}")
+        if step.get("danger"):
+            lines.append(f"     {DANGER_MARK} {step['danger']}")
     lines += [f"  docs: {url}" for url in rem.get("docs", [])]
+    if rem.get("verification"):
+        lines.append(f"  verification: {verification_line(rem['verification'])}")
     return "\n".join(lines)
+
+
+def verification_line(verification: dict[str, Any]) -> str:
+    """``verified: after step 2 the check passes: ...``: a remediation's verification in one line."""
+    return f"{verification['status']}: {verification['message']}"
 
 
 # ----------------------------------------------------------------------------- Prometheus
@@ -199,7 +216,9 @@ pre{background:#1e1e1e;color:#f0f0f0;padding:.5rem .7rem;border-radius:4px;overf
 word-break:break-all;font-size:.85rem}details{margin:.4rem 0 0 .5rem;color:#444}table{border-collapse:collapse;
 width:100%;background:#fff}td,th{border-bottom:1px solid #e5e5e5;padding:.35rem .5rem;text-align:left;
 vertical-align:top;font-size:.9rem}th{background:#f0f0f0}.o-passed{color:#1e6b1a}.o-failed,.o-error{color:#a40e0b}
-.o-blocked{color:#7a5300}.o-skipped{color:#777}
+.o-blocked{color:#7a5300}.o-skipped{color:#777}.danger{color:#8a4b00;margin:.2rem 0 .4rem}
+.verify{margin:.4rem 0;padding:.3rem .6rem;border-radius:4px;background:#f0f0f0}.v-verified{background:#e3f5e1}
+.v-not-verified{background:#fde2e1}
 """
 
 
@@ -224,7 +243,11 @@ def render_html(report: dict[str, Any]) -> str:
     for c in problems:
         rem = c["remediation"] or {}
         steps = "".join(f"<li>{e(st['text'])}" + (f"<pre>{e(st['command'])}</pre>" if st.get("command") else "")
+                        + (f"<div class=danger>{DANGER_MARK} {e(st['danger'])}</div>" if st.get("danger") else "")
                         + "</li>" for st in rem.get("steps", []))
+        verified = rem.get("verification")
+        verdict = (f'<div class="verify v-{e(verified["status"].replace(" ", "-"))}">'
+                   f"{e(verification_line(verified))}</div>") if verified else ""
         docs = " ".join(f'<a href="{e(u)}">{e(u)}</a>' for u in rem.get("docs", []))
         under = blocked.get(c["id"], [])
         folded = (f"<details><summary>{len(under)} check{'s' if len(under) > 1 else ''} blocked by this one</summary>"
@@ -233,7 +256,7 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append(f'<div class="check {e(c["severity"])}"><span class=id>{e(c["id"])}</span>'
                      f'<span class=sev>{e(c["severity"])} &middot; {e(c["outcome"])}</span>'
                      f'<div class=obs>{e(c["message"])}</div><div class=rem-title>{e(rem.get("title", ""))}</div>'
-                     f"<ol>{steps}</ol><div>{docs}</div>{folded}</div>")
+                     f"<ol>{steps}</ol>{verdict}<div>{docs}</div>{folded}</div>")
     rows = "".join(f'<tr><td class=id>{e(c["id"])}</td><td>{e(c["severity"])}</td>'
                    f'<td class="o-{e(c["outcome"])}">{e(c["outcome"])}</td><td>{e(c["message"])}</td></tr>'
                    for c in report["checks"])

@@ -10,6 +10,7 @@ accepts the key itself; command line beats environment beats the target file. A 
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -35,7 +36,7 @@ class Settings:
     dns_server: DnsServer | None = None
     report_dir: Path = Path("reports")
     fail_on: str = "critical"
-    probe_timeout: float = 3.0
+    probe_timeout: float = 1.0  # 15x the slowest live answer measured under load (docs/BENCHMARKS.md)
     handshake_timeout: float = 15.0
     deep_timeout: float = 120.0
     budget: float | None = None
@@ -46,6 +47,9 @@ class Settings:
     context: str | None = None
     cluster_dump: Path | None = None
     with_manifests: Path | None = None
+    verify_remediations: bool | None = None  # None: on for a dump or manifests, off for a live API
+    ray_python: str | None = None
+    auth_token_file: Path | None = None
 
     def source_flags(self) -> list[str]:
         """The options that say where cluster state and DNS answers come from, for a rerun command."""
@@ -121,6 +125,20 @@ def _existing_file(value: Any) -> str:
     return str(_existing_path(value))
 
 
+def _interpreter(value: Any) -> str:
+    path = _existing_path(value)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise ValueError(f"{value!r} is not an executable Python interpreter")
+    return str(path)
+
+
+def _file_path(value: Any) -> Path:
+    """A file that may not exist yet (a Secret not mounted is a finding, not bad input)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not a file path")
+    return Path(value).expanduser()
+
+
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{value!r} is not a context name")
@@ -172,7 +190,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dns_server", _dns_server, "HOST[:PORT]", "resolve through this DNS server instead of the system resolver"),
     Setting("report_dir", _folder, "DIR", "where raycheck.json, raycheck.md and junit.xml go (default reports/)"),
     Setting("fail_on", _fail_on, "LEVEL", "exit 1 when a check at or above LEVEL fails: critical (default), warning, info"),
-    Setting("probe_timeout", _positive_seconds, "SECONDS", "deadline of each network probe and API call (default 3)"),
+    Setting("probe_timeout", _positive_seconds, "SECONDS", "deadline of each network probe and API call (default 1)"),
     Setting("handshake_timeout", _positive_seconds, "SECONDS",
             "hard deadline of the Ray Client handshake subprocess (default 15)"),
     Setting("deep_timeout", _positive_seconds, "SECONDS",
@@ -190,6 +208,15 @@ SETTINGS: tuple[Setting, ...] = (
             "read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) instead of the API"),
     Setting("with_manifests", _existing_path, "PATH",
             "overlay these manifests on the cluster state as if applied (pre-deploy gate)"),
+    Setting("ray_python", _interpreter, "PATH",
+            "run the Ray Client side (handshake, deep GPU tasks) in this interpreter: the cluster's Ray and Python "
+            "(default: raycheck's own or a matching `raycheck client-env`)"),
+    Setting("auth_token_file", _file_path, "FILE",
+            "the cluster's Ray auth token, in a file (a mounted Secret; default: RAY_AUTH_TOKEN, "
+            "RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)"),
+    Setting("verify_remediations", _flag, None,
+            "apply each failed check's remediation to a copy of the cluster state and decide the check again "
+            "(on by default from a dump or manifests; live, on a snapshot read once; =0 turns it off)"),
 )
 SETTING: dict[str, Setting] = {s.key: s for s in SETTINGS}
 

@@ -33,6 +33,14 @@ cat "{cards}"
 """
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the other Rays and Pythons some tests need as soon as they are collected:
+    in the background, while the rest of the suite runs (tests/runtimes_support.py)."""
+    from tests.runtimes_support import start_if_needed
+
+    start_if_needed([item.nodeid for item in session.items])
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """A real ``ray start --head`` on loopback with 8 declared GPUs, shared by the whole session.
@@ -160,6 +168,18 @@ def healthy_target(ray_head: RayHead, tmp_path: Path) -> dict[str, Any]:
     return seed_target(ray_head.ports.client, ray_head.ports.dashboard, ray_head.ports.gcs, resolv)
 
 
+def not_verified(report: dict[str, Any]) -> list[str]:
+    """Every failed check whose remediation, applied to a copy of the scenario, does not make it pass
+    (or that is not verifiable without saying why): each scenario a test builds proves its
+    remediations too (tests/test_verify.py plants wrong ones through the library, not the suite)."""
+    out = []
+    for check in report["checks"]:
+        verification = (check.get("remediation") or {}).get("verification") if check["outcome"] == "failed" else None
+        if verification and (verification["status"] == "not verified" or not verification["message"]):
+            out.append(f"{check['nodeid']}: {verification['status']}: {verification['message']}")
+    return out
+
+
 @pytest.fixture
 def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
     """Run the real suite in a subprocess (as a user would) and read its JSON report."""
@@ -193,6 +213,8 @@ def run_suite(tmp_path: Path) -> Callable[..., SuiteRun]:
         wall = time.monotonic() - start
         report_file = report_dir / "raycheck.json"
         report = json.loads(report_file.read_text()) if report_file.exists() else None
+        wrong = not_verified(report) if report is not None else []
+        assert not wrong, "remediations the verifier found not to fix their check:\n" + "\n".join(wrong)
         return SuiteRun(proc.returncode, proc.stdout + proc.stderr, wall, report, report_dir)
 
     return run

@@ -69,8 +69,12 @@ def test_device_plugin_not_ready_with_pending_workers(run_suite, seed_state, wri
     assert run.status == 1
     plugin = assert_problem(run, "gpu.device-plugin", "failed", "critical", "is not ready on every node")
     assert "kube-system/nvidia-device-plugin-daemonset 0/1 ready" in plugin["message"]
-    assert_problem(run, "gpu.node-allocatable", "failed", "critical", "8 GPUs requested, 0 advertised")
-    assert_problem(run, "k8s.raycluster-ready", "failed", "critical", "GPU workers cannot be scheduled")
+    # no GPU advertised at all: shrinking the workers to zero is no fix, the device plugin is
+    allocatable = assert_problem(run, "gpu.node-allocatable", "failed", "critical", "No node advertises nvidia.com/gpu")
+    assert allocatable["cause"] == "none-advertised"
+    ready = assert_problem(run, "k8s.raycluster-ready", "failed", "critical", "no GPU worker of gpu-workers can be scheduled")
+    assert not any("kubectl patch" in (s["command"] or "") for s in allocatable["remediation"]["steps"] +
+                   ready["remediation"]["steps"])
 
 
 def test_missing_device_plugin(run_suite, seed_state, write_dump):
@@ -258,3 +262,23 @@ def test_remediations_name_the_group_that_needs_the_change(run_suite, seed_state
     # the template has no volumes: the patch creates the list (an API server refuses "-" on a missing one)
     assert '{"op":"add","path":"/spec/workerGroupSpecs/1/template/spec/volumes","value":[{"name":"shared-mem",' \
         in commands["oom.shm"]
+
+
+def test_limits_over_on_two_nodes_get_one_limit_that_fits_both(run_suite, seed_state, write_dump):
+    """Two nodes overcommitted: a worker count is no exact fix (KubeRay picks which workers go), so
+    only the per-worker limit that fits on both is offered, and it verifies."""
+    state = copy.deepcopy(seed_state)
+    first = find(state, "Node", "wrx80-node1")
+    second = copy.deepcopy(first)
+    second["metadata"]["name"] = second["metadata"]["labels"]["kubernetes.io/hostname"] = "wrx80-node2"
+    for node in (first, second):
+        node["status"]["allocatable"]["memory"] = "250Gi"
+    state.append(second)
+    for pod in workers(state)[4:]:
+        pod["spec"]["nodeName"] = "wrx80-node2"
+    run = run_suite(TARGET, "-m", "oom", f"--cluster-dump={write_dump(state)}")
+    check = assert_problem(run, "oom.limits-overcommit", "failed", "warning",
+                           "Memory limits exceed allocatable on wrx80-node1, wrx80-node2")
+    assert check["cause"] == "overcommit-nodes" and "(and 1 more node)" in check["message"]
+    assert len(check["remediation"]["steps"]) == 2 and '"value":"54Gi"' in check["remediation"]["steps"][0]["command"]
+    assert check["remediation"]["verification"]["status"] == "verified", check["remediation"]["verification"]

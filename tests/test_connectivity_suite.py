@@ -17,7 +17,8 @@ from tests.conftest import HEAD, SuiteRun
 from tests.support import BlackholeDns, refused_port
 
 CONNECTIVITY = ["dns.head-service", "dns.client-srv", "dns.dashboard-alias", "dns.search-path",
-                "port.client", "port.dashboard", "ray.version-match", "ray.gcs-health", "ray.client-handshake"]
+                "port.client", "port.dashboard", "ray.version-match", "ray.auth", "ray.gcs-health",
+                "ray.client-handshake"]
 # an unrendered {placeholder}; kubectl's jsonpath {end} is meant literally
 PLACEHOLDER = re.compile(r"\{(?!end\})[A-Za-z_][A-Za-z0-9_]*\}")
 

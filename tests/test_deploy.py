@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from raycheck.cluster.kinds import KINDS
 from raycheck.config import load_target_file
 from raycheck.model.rbac import Access, RbacEvaluator, ServiceAccountSubject
+from tests.test_connectivity_suite import CONNECTIVITY
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBECTL = Path(sys.executable).with_name("kubectl")
@@ -169,10 +170,10 @@ def test_entrypoint_against_a_real_head_writes_every_report(healthy_target, seed
     assert {p.name for p in reports.iterdir()} == {"raycheck.json", "raycheck.md", "raycheck.html", "junit.xml",
                                                   "raycheck.prom"}
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"schema":"raycheck/v1"')]
-    assert len(lines) == 1 and lines[0]["summary"]["passed"] == 9
+    assert len(lines) == 1 and lines[0]["summary"]["passed"] == len(CONNECTIVITY)
     families = {f.name: f for f in text_string_to_metric_families((reports / "raycheck.prom").read_text())}
     passed = [s for s in families["raycheck_check_passed"].samples]
-    assert len(passed) == 9 and all(s.value == 1 for s in passed)
+    assert len(passed) == len(CONNECTIVITY) and all(s.value == 1 for s in passed)
     assert {"raycheck_check_duration_seconds", "raycheck_last_run_timestamp_seconds", "raycheck_checks",
             "raycheck_run_exit_status"} <= set(families)
 

@@ -34,6 +34,7 @@ from tests.conftest import HEAD, SuiteRun
 from tests.support import (
     BlackholeDns, FakeDashboard, FakeRayClientServer, SilentPort, refused_port, self_signed_certificate,
 )
+from raycheck.harness.scenarios import write_snapshot
 from tests.test_connectivity_suite import CONNECTIVITY, PLACEHOLDER, blocked_by, service, without_service
 from tests.test_k8s_suite import SEED_OUTCOMES, TARGET
 
@@ -197,6 +198,8 @@ def _more_refused(run: SuiteRun, bench: Bench) -> None:
 def _more_dashboard_down(run: SuiteRun, bench: Bench) -> None:
     version = run.check("ray.version-match")
     assert "Ray Client handshake" in version["message"], version  # the version came from the handshake instead
+    # no evidence either way about a token: skipped, and the handshake not blocked by it
+    assert "whether the cluster requires a token is not known" in run.check("ray.auth")["message"]
 
 
 def _ray_version_mismatch(bench: Bench) -> Setup:
@@ -205,9 +208,12 @@ def _ray_version_mismatch(bench: Bench) -> Setup:
 
 def _more_ray_mismatch(run: SuiteRun, bench: Bench) -> None:
     check = run.check("ray.version-match")
-    assert "cluster Ray 2.48.0 (dashboard /api/version) vs local Ray 2.49.2" in check["message"]
-    assert check["remediation"]["steps"][0]["command"] == "pip install 'ray[client]==2.48.0'"
-    assert "FROM rayproject/ray:2.48.0-py311" in check["remediation"]["steps"][1]["command"]
+    assert "cluster Ray 2.48.0 (dashboard /api/version)" in check["message"], check
+    assert "no client runtime with Ray 2.48.0 on Python 3.11" in check["message"], check
+    steps = [step["command"] for step in check["remediation"]["steps"]]
+    assert steps[0].startswith("raycheck client-env --ray 2.48.0 --python 3.11 && pytest --target="), steps
+    assert steps[1] == "pip install 'ray[client]==2.48.0'"
+    assert "FROM rayproject/ray:2.48.0-py311" in steps[2]
     assert blocked_by(run, "ray.client-handshake") == "ray.version-match"
 
 
@@ -220,12 +226,44 @@ def _python_mismatch(bench: Bench) -> Setup:
 
 def _more_python_mismatch(run: SuiteRun, bench: Bench) -> None:
     check = run.check("ray.version-match")
-    assert "Python 3.10 vs 3.11" in check["message"], check
+    assert "Python 3.10 (the head, in the Ray Client handshake)" in check["message"], check
+    assert "run `raycheck client-env --ray 2.49.2 --python 3.10`" in check["message"], check
     steps = check["remediation"]["steps"]
-    assert steps[0]["command"] == "sed -i 's#^FROM .*#FROM rayproject/ray:2.49.2-py310#' Dockerfile"
-    assert "rayproject/ray:2.49.2-py311" in steps[1]["command"]
+    assert steps[0]["command"].startswith("raycheck client-env --ray 2.49.2 --python 3.10 && pytest --target=")
+    assert steps[1]["command"] == "sed -i 's#^FROM .*#FROM rayproject/ray:2.49.2-py310#' Dockerfile"
+    assert "rayproject/ray:2.49.2-py311" in steps[2]["command"] and steps[2]["danger"]
     assert not any("pip install" in (s["command"] or "") for s in steps)  # the same Ray: pip would not help
     assert blocked_by(run, "ray.client-handshake") == "ray.version-match"
+
+
+def _token_required(bench: Bench) -> Setup:
+    """The dashboard answers as a Ray >= 2.52 head with token authentication does, to no token."""
+    target = bench.with_dashboard(status=401, body=b"Unauthorized: Missing authentication token")
+    return Setup(target, ("-m", "connectivity"), bench.dns(), env={"RAY_AUTH_TOKEN": "", "RAY_AUTH_TOKEN_PATH": ""})
+
+
+def _more_token_required(run: SuiteRun, bench: Bench) -> None:
+    check = run.check("ray.auth")
+    assert check["cause"] == "missing-token" and "HTTP 401 (Unauthorized: Missing authentication token)" in \
+        check["message"], check
+    # the handshake is blocked by the missing token, not attempted and failed as if the head were unreachable
+    assert blocked_by(run, "ray.client-handshake") == "ray.auth"
+    assert blocked_by(run, "ray.version-match") == "ray.auth"  # the dashboard kept the version behind the token
+    assert "requires a token (see ray.auth)" in run.check("port.dashboard")["message"]
+
+
+def _token_refused(bench: Bench) -> Setup:
+    """raycheck holds a token (from RAY_AUTH_TOKEN) and the dashboard refuses it, as a token head does."""
+    target = bench.with_dashboard(status=403, body=b"Forbidden: Invalid authentication token")
+    return Setup(target, ("-m", "connectivity"), bench.dns(),
+                 env={"RAY_AUTH_TOKEN": "rc-planted-wrong-5e1f", "RAY_AUTH_TOKEN_PATH": ""})
+
+
+def _more_token_refused(run: SuiteRun, bench: Bench) -> None:
+    check = run.check("ray.auth")
+    assert check["cause"] == "invalid-token" and "from RAY_AUTH_TOKEN" in check["message"], check
+    assert any("sha256sum" in step["command"] for step in check["remediation"]["steps"])
+    assert "rc-planted-wrong-5e1f" not in json.dumps(run.report) + run.output
 
 
 # The proxier's answer when the per-client server it forked never opened its port (Ray 2.49's
@@ -384,8 +422,9 @@ def _more_tls(run: SuiteRun, bench: Bench) -> None:
 
 
 def _seed_dump_with(extra_files: dict[str, str], bench: Bench) -> str:
-    seed = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": bench.fixture("seed_state")})
-    return bench.dump({"seed.yaml": seed, **extra_files})
+    """The seed as a complete snapshot (one file per kind, every namespace), plus these files."""
+    write_snapshot(bench.tmp_path / "dump", bench.fixture("seed_state"))
+    return bench.dump(extra_files)
 
 
 def _more_ignored(run: SuiteRun, bench: Bench) -> None:
@@ -405,9 +444,9 @@ spec:
 API_ERROR = {check_id: "error" for check_id in BASELINES["seed"]}  # every check reads the API
 POD_READERS = {check_id: "error" for check_id in (
     "k8s.raycluster-ready", "oom.recent-kills", "oom.requests-fit", "oom.limits-overcommit", "oom.headroom",
-    "oom.shm", "capacity.autoscale-range", "security.ray-exposure")}
+    "oom.shm", "capacity.autoscale-range", "security.ray-exposure", "k8s.client-path")}
 RAYCLUSTER_READERS = {"k8s.raycluster-ready": "failed", "gpu.node-allocatable": "error",
-                      "capacity.autoscale-range": "error"}
+                      "gpu.ray-gpus-backed": "error", "capacity.autoscale-range": "error"}
 
 
 def _api_refused(bench: Bench) -> Setup:
@@ -439,11 +478,11 @@ ROWS = [
         {"port.client": "failed", "ray.client-handshake": "blocked"},
         {"port.client": ("critical", "Connection refused")}, 1, 30, more=_more_refused),
     Row("dashboard-500", "the dashboard answers HTTP 500", lambda b: Setup(b.with_dashboard(status=500),
-        ("-m", "connectivity"), b.dns()), {"port.dashboard": "failed", "ray.gcs-health": "blocked"},
+        ("-m", "connectivity"), b.dns()), {"port.dashboard": "failed", "ray.gcs-health": "blocked", "ray.auth": "skipped"},
         {"port.dashboard": ("warning", "answers HTTP 500")}, 0, 60, more=_more_dashboard_down),
     Row("dashboard-garbage", "the dashboard answers HTML, not JSON",
         lambda b: Setup(b.with_dashboard(body=b"<html>login</html>"), ("-m", "connectivity"), b.dns()),
-        {"port.dashboard": "failed", "ray.gcs-health": "blocked"},
+        {"port.dashboard": "failed", "ray.gcs-health": "blocked", "ray.auth": "skipped"},
         {"port.dashboard": ("warning", "does not answer JSON")}, 0, 60,
         more=_more_dashboard_down),
     Row("gcs-unhealthy", "the dashboard's /api/gcs_healthz answers 503",
@@ -456,6 +495,12 @@ ROWS = [
         _python_mismatch, {"ray.version-match": "failed", "ray.client-handshake": "blocked"},
         {"ray.version-match": ("critical", "Ray Client needs the same Python major.minor")}, 1, 60,
         more=_more_python_mismatch),
+    Row("token-required", "the dashboard answers 401 to no token (Ray's token authentication)", _token_required,
+        {"ray.auth": "failed", "ray.version-match": "blocked", "ray.client-handshake": "blocked"},
+        {"ray.auth": ("critical", "raycheck holds no token")}, 1, 30, more=_more_token_required),
+    Row("token-refused", "the dashboard answers 403 to raycheck's token", _token_refused,
+        {"ray.auth": "failed", "ray.version-match": "blocked", "ray.client-handshake": "blocked"},
+        {"ray.auth": ("critical", "refuses raycheck's token")}, 1, 30, more=_more_token_refused),
     Row("server-init-fails", "the head's proxier cannot start the per-client server (answers init with a traceback)",
         _server_init_fails, {"ray.client-handshake": "failed"},
         {"ray.client-handshake": ("critical", "could not start a Ray Client server")}, 1, 60, more=_more_server_init),
@@ -488,8 +533,9 @@ ROWS = [
         {"k8s.raycluster-ready": ("critical", "rejected raycheck's credentials")}, 1, 30, baseline="seed",
         more=_more_token_never_shown),
     Row("api-403-on-a-list", "403 on list networkpolicies",
-        lambda b: Setup(TARGET, b.live(networkpolicies=Fault(status=403))), {"security.ray-exposure": "failed"},
-        {"security.ray-exposure": ("warning", "may not list networkpolicies in ray")}, 0, 30, baseline="seed",
+        lambda b: Setup(TARGET, b.live(networkpolicies=Fault(status=403))),
+        {"security.ray-exposure": "failed", "k8s.client-path": "failed"},
+        {"security.ray-exposure": ("warning", "may not list networkpolicies in ray")}, 1, 30, baseline="seed",
         more=_more_forbidden),
     Row("api-404-no-kuberay", "404 on rayclusters (the CRD is not installed)",
         lambda b: Setup(TARGET, b.live(rayclusters=Fault(status=404))), RAYCLUSTER_READERS,

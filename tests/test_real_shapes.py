@@ -193,3 +193,22 @@ def test_a_head_container_that_declares_ports_without_client(run_suite, seed_sta
     check = k8s_check(run_suite, write_dump, state, "k8s.head-service")
     assert_fails(check, ["has no port named 'client' on 10001",
                          "the head container declares only gcs-server 6379, dashboard 8265"])
+
+
+def test_a_raycluster_a_rayservice_made_is_found_by_its_origin(run_suite, seed_state, write_dump):
+    """A RayService names its RayCluster <owner>-<random>; the target names the owner (its head Service
+    is <owner>-head-svc). The cluster and its pods are found under their own name."""
+    state = copy.deepcopy(seed_state)
+    own = "ray-gpu-x7k2p"
+    cluster = raycluster(state)
+    cluster["metadata"]["name"] = own
+    cluster["metadata"].setdefault("labels", {}).update({"ray.io/originated-from-crd": "RayService",
+                                                         "ray.io/originated-from-cr-name": "ray-gpu"})
+    cluster["metadata"]["ownerReferences"] = [{"apiVersion": "ray.io/v1", "kind": "RayService", "name": "ray-gpu",
+                                               "controller": True}]
+    for pod in [o for o in state if o["kind"] == "Pod" and o["metadata"]["labels"].get("ray.io/cluster") == "ray-gpu"]:
+        pod["metadata"]["labels"]["ray.io/cluster"] = own
+    run = run_suite(TARGET, "-m", "k8s or oom", f"--cluster-dump={write_dump(state)}")
+    ready = run.check("k8s.raycluster-ready")
+    assert ready["outcome"] == "passed" and "8/8 workers ready" in ready["message"], repr(run)
+    assert run.check("oom.requests-fit")["outcome"] == "passed", repr(run)

@@ -6,11 +6,15 @@ figures, whether it passes or not; ``cause`` picks the remediation variant.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from raycheck.cluster.view import ClusterView
 from raycheck.checks.k8s import head_service_state
 from raycheck.observation import Observation, ms
-from raycheck.probes import Probes
-from raycheck.versions import local_ray_version, python_minor
+from raycheck.probes import AUTH_STATUSES, Probes
+from raycheck.runtimes import Runtime, build_command
+from raycheck.versions import python_minor
 from raycheck.probes.dns import ResolvConf, describe_failure, walk_search_path
 
 
@@ -110,7 +114,36 @@ def dashboard(probes: Probes) -> Observation:
     if obs.ok and body is not None:
         return Observation(True, f"{obs.message}: Ray {body.get('ray_version', '?')} dashboard",
                            elapsed_s=obs.elapsed_s)
+    if obs.figures.get("http_status") in AUTH_STATUSES:  # the dashboard answers; the token is ray.auth's question
+        return Observation(True, f"{obs.message}: the dashboard answers and requires a token (see ray.auth)",
+                           elapsed_s=obs.elapsed_s)
     return _named(probes, obs)
+
+
+def auth(probes: Probes, view: ClusterView | None = None) -> Observation | None:
+    """The cluster's token requirement and raycheck's token; None when the dashboard cannot tell
+    (it did not answer /api/version: port.dashboard says why)."""
+    probes.attach_cluster(view)
+    obs = probes.auth
+    if obs is None or obs.ok:
+        return obs
+    options = auth_options(view)
+    message, cause = obs.message, obs.cause
+    if options.get("enableK8sTokenAuth") is True:  # Ray >= 2.55: a ServiceAccount token, not the Secret's
+        message += "; the RayCluster sets spec.authOptions.enableK8sTokenAuth: the credential is a ServiceAccount " \
+                   "token whose account may ray:write the RayCluster"
+        cause = "k8s-token"
+    secret = str(options.get("secretName") or probes.target.cluster_name)
+    return Observation(False, message, cause, {**obs.figures, "auth_secret": secret}, obs.data, obs.elapsed_s)
+
+
+def auth_options(view: ClusterView | None) -> dict[str, Any]:
+    """The RayCluster's ``spec.authOptions`` (KubeRay >= 1.5.1: mode, secretName, enableK8sTokenAuth),
+    empty when there is none or no RayCluster was read. The token's Secret is ``secretName``, else
+    the cluster's own name, key ``auth_token``."""
+    raycluster = view.raycluster_if_known() if view is not None else None
+    options = ((raycluster or {}).get("spec") or {}).get("authOptions")
+    return options if isinstance(options, dict) else {}
 
 
 def gcs_health(probes: Probes) -> Observation:
@@ -125,43 +158,77 @@ def _named(probes: Probes, obs: Observation) -> Observation:
                        obs.elapsed_s)
 
 
-def version_match(probes: Probes) -> tuple[Observation, str | None]:
-    """Compare local Ray/Python with the cluster's: (observation, blocking check id or None).
+@dataclass(frozen=True)
+class Undecided:
+    """A check that cannot conclude: blocked by a precondition found while running, or skipped
+    for want of evidence (``blocked_by`` None)."""
 
-    The cluster's Ray version comes from the dashboard's ``/api/version`` when it answers; the
-    Python version only from the Ray Client handshake, which is asked when the client port passed
-    its pre-check.
+    reason: str
+    blocked_by: str | None = None
+
+
+def version_match(probes: Probes, view: ClusterView | None = None) -> Observation | Undecided:
+    """Is there a client runtime with the cluster's Ray and Python minor?
+
+    The cluster's Ray comes from the dashboard's ``/api/version`` (else the RayCluster's
+    ``spec.rayVersion``), its Python from the head image's tag; what they leave unknown, the head
+    says itself in the Ray Client handshake (its versions when it connects, or its mismatch
+    message when it refuses), asked when the client port passed its pre-check and no token is
+    missing. The runtime is ``--ray-python``'s, else raycheck's own or a cached client-env.
     """
-    local_ray = local_ray_version()
-    if local_ray is None:
-        return Observation(False, "Ray is not installed where raycheck runs", cause="no-ray"), None
-    _, body = probes.dashboard_version
-    cluster_ray = (body or {}).get("ray_version")
-    source = "dashboard /api/version"
-    cluster_python = None
-    if cluster_ray in (None, local_ray) and probes.client_greeting.ok:
-        handshake = probes.handshake
-        cluster_python = handshake.figures.get("cluster_python_version")
-        if cluster_ray is None and handshake.figures.get("cluster_ray_version"):
-            cluster_ray, source = handshake.figures["cluster_ray_version"], "Ray Client handshake"
-    if cluster_ray is None:
-        blocker = None if probes.client_greeting.ok else "port.client"
-        return Observation(False, "the cluster's Ray version is unknown: neither the dashboard nor the "
-                           "Ray Client handshake told it", cause="unknown"), blocker
-    versions = probes.known_versions()
-    local_python = versions["local_python_version"]
-    figures = {**versions, "cluster_ray_version": cluster_ray,
-               "cluster_python_version": cluster_python or versions["cluster_python_version"]}
-    python_part = f", Python {python_minor(cluster_python)} vs {python_minor(local_python)}" if cluster_python else \
-        f", cluster Python unknown (local {python_minor(local_python)})"
-    mismatched = cluster_ray != local_ray or (cluster_python and python_minor(cluster_python) != python_minor(local_python))
-    message = f"cluster Ray {cluster_ray} ({source}) vs local Ray {local_ray}{python_part}"
-    if mismatched:
-        # the same Ray on both sides: only Python differs, and "pip install ray" would not help
-        cause = "python-mismatch" if cluster_ray == local_ray else "version-mismatch"
-        return Observation(False, message, cause=cause, figures=figures), None
-    return Observation(True, message, figures=figures), None
+    probes.attach_cluster(view)
+    known = probes.cluster_versions
+    ray, ray_source, python, python_source = known.ray, known.ray_source, known.python, known.python_source
+    # The head is asked when something is unknown, and before a failure: an image tag read from
+    # cluster state (a dump, a RayCluster not yet rolled out) may not be what runs.
+    ask_head = ray is None or python is None or probes.pick_runtime(ray, python) is None
+    if ask_head and probes.client_greeting.ok and not probes.auth_refused():
+        said = probes.handshake.figures
+        head_python = python_minor(said.get("cluster_python_version"))
+        if head_python:
+            tag = f"; {python_source} says {python}" if python and python != head_python else ""
+            python, python_source = head_python, f"the head, in the Ray Client handshake{tag}"
+        if ray is None and said.get("cluster_ray_version"):
+            ray, ray_source = said["cluster_ray_version"], "the head, in the Ray Client handshake"
+    if ray is None:
+        unknown = "the cluster's Ray version is unknown: neither the dashboard, the RayCluster nor the Ray Client " \
+                  "handshake told it"
+        if probes.auth_refused():
+            return Undecided(f"{unknown} (the dashboard wants a token)", "ray.auth")
+        if not probes.client_greeting.ok:
+            return Undecided(unknown, "port.client")
+        if probes.handshake.cause == "unauthenticated":  # no evidence about versions; the handshake check says why
+            return Undecided(f"{unknown}: the head refused the handshake for authentication (see ray.client-handshake)")
+        return Observation(False, unknown, cause="unknown")
+    runtime = probes.pick_runtime(ray, python)
+    figures = {**probes.known_versions(), "cluster_ray_version": ray,
+               "cluster_python_version": python or "unknown"}
+    where = f"cluster Ray {ray} ({ray_source}), " + (f"Python {python} ({python_source})" if python else
+                                                    "Python unknown")
+    if runtime is not None:
+        figures.update(local_ray_version=str(runtime.ray_version), local_python_version=runtime.python_version)
+        return Observation(True, f"{where}; client runtime {runtime.describe()}", figures=figures)
+    return _no_runtime(probes, ray, python, where, figures)
 
 
-def client_handshake(probes: Probes) -> Observation:
+def _no_runtime(probes: Probes, ray: str, python: str | None, where: str, figures: dict[str, str]) -> Observation:
+    """No runtime has the cluster's versions: the one command that builds it, and why it is needed."""
+    closest: Runtime = probes.pick_runtime(ray, None) or probes.runtimes[0]
+    minor = python or closest.minor
+    command = build_command(ray, minor)
+    figures.update(client_env_command=command, local_ray_version=str(closest.ray_version),
+                   local_python_version=closest.python_version)
+    have = "; ".join(f"Ray {r.ray_version} / Python {r.python_version} ({r.origin})" for r in probes.runtimes)
+    how = f"run `{command}`" if probes.explicit_runtime is None else \
+        f"run `{command} --into DIR` and point --ray-python at DIR/bin/python"
+    # the same Ray on both sides: only Python differs, and "pip install ray" would not help the agents
+    cause = "no-ray" if closest.ray_version is None else "python-mismatch" if closest.ray_version == ray \
+        else "version-mismatch"
+    guess = "" if python else f" (the cluster's Python is not known: {minor} assumed)"
+    return Observation(False, f"{where}: no client runtime with Ray {ray} on Python {minor}{guess}; raycheck has "
+                       f"{have}: {how}", cause=cause, figures=figures)
+
+
+def client_handshake(probes: Probes, view: ClusterView | None = None) -> Observation:
+    probes.attach_cluster(view)
     return probes.handshake

@@ -82,6 +82,8 @@ def node_allocatable(fp: Footprint) -> Observation:
     figures = {"gpus_requested": str(requested), "gpus_allocatable": str(allocatable)}
     if mig:
         return _mig_instead(cluster, message, mig, figures)
+    if allocatable == 0:  # no GPU at all: shrinking to zero workers is no fix; the device plugin is the question
+        return Observation(False, f"{message}: no node advertises a GPU", cause="none-advertised", figures=figures)
     shrink = _shrink_for_gpus(cluster, requested - allocatable)
     return Observation(False, message, cause="short" if "scale_patch" in shrink else "short-by-hand",
                        figures={**figures, **shrink})

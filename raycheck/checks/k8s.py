@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from raycheck.model.kuberay import desired_workers, expand_raycluster, pod_ready, pod_trouble, ray_container
+from typing import Any
+
+from raycheck.model.kuberay import (
+    desired_workers, expand_raycluster, head_service_name, pod_ready, pod_trouble, ray_container,
+)
 from raycheck.model.netpol import Endpoint, PolicySet, Verdict, asks_namespace_labels, container_ports, flow
-from raycheck.model.patches import as_json, scale
+from raycheck.model.patches import HEAD_GROUP, append, as_json, container_at, scale, set_field
 from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.source import ClusterReadError, Object
 from raycheck.cluster.view import ClusterView
@@ -50,7 +54,8 @@ def raycluster_ready(view: ClusterView) -> Observation:
         return Observation(False, message, cause="quota" if quota else "head-not-ready", figures=figures)
     if ready_workers < desired:
         gpu_short = _scale_to_ready(cluster, workers, "nvidia.com/gpu")
-        cause = "quota" if quota else "gpu-pending" if gpu_short else \
+        cause = "quota" if quota else ("gpu-pending" if "scale_patch" in gpu_short else "gpu-unschedulable") \
+            if gpu_short else \
             "gcs-wait" if any("wait-gcs-ready" in t for t in troubles) else "workers-not-ready"
         return Observation(False, message, cause=cause, figures={**figures, **(gpu_short or {})})
     return Observation(True, message, figures=figures)
@@ -63,9 +68,9 @@ def _scale_to_ready(cluster: Object, workers: list[Object], resource: str) -> di
     if not waiting:
         return None
     group = (waiting[0]["metadata"].get("labels") or {}).get("ray.io/group", "")
-    ops = scale(cluster, group, sum(1 for p in workers if pod_ready(p)
-                                    and (p["metadata"].get("labels") or {}).get("ray.io/group") == group))
-    return {"pending_group": group, "scale_patch": as_json(ops)} if ops else None
+    running = sum(1 for p in workers if pod_ready(p) and (p["metadata"].get("labels") or {}).get("ray.io/group") == group)
+    ops = scale(cluster, group, running) if running else None  # none runs: scaling to zero is no fix
+    return {"pending_group": group, **({"scale_patch": as_json(ops)} if ops else {})}
 
 
 def kuberay_says(cluster: Object) -> str | None:
@@ -139,8 +144,14 @@ def head_service(view: ClusterView) -> Observation:
         declared = _declared_head_ports(cluster)
         why = f"; the head container declares only {declared}, and KubeRay's Service copies the declared ports" \
             if declared and "client" not in declared else ""
+        figures = {"service_ports": shown}
+        cause = "no-client-port-by-hand"
+        if cluster is not None:
+            ops = declare_client_port(cluster, target.client_port)
+            cause = "no-client-port" if ops else "stale-service"
+            figures["client_port_patch"] = as_json(ops)
         return Observation(False, f"{where} has no port named 'client' on {target.client_port} (ports: {shown}){why}",
-                           cause="no-client-port", figures={"service_ports": shown})
+                           cause=cause, figures=figures)
     addresses, basis = ready_endpoints(view, service)
     if not addresses:
         return Observation(False, f"{where} has port client {target.client_port} but no ready endpoints "
@@ -152,12 +163,18 @@ def head_service(view: ClusterView) -> Observation:
                        f"{', '.join(addresses[:4])}{' ...' if len(addresses) > 4 else ''} ({basis})")
 
 
-def head_service_name(cluster: Object) -> str | None:
-    """The head Service's name as KubeRay has it: from its status, else the spec's override, else its default."""
-    head = cluster.get("spec", {}).get("headGroupSpec") or {}
-    return ((cluster.get("status") or {}).get("head") or {}).get("serviceName") \
-        or ((head.get("headService") or {}).get("metadata") or {}).get("name") \
-        or f"{cluster['metadata']['name']}-head-svc"
+def declare_client_port(cluster: Object, port: int) -> list[dict[str, Any]]:
+    """The patch that makes the head's Ray container declare ``client`` on ``port`` (KubeRay's head
+    Service copies the declared ports): name the port where it is declared unnamed or otherwise, else
+    add it; nothing when it is declared already (the Service predates it)."""
+    at = container_at(cluster, HEAD_GROUP)
+    container = ray_container(((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template", {}).get("spec") or {})
+    for index, declared in enumerate(container.get("ports") or []):
+        if declared.get("containerPort") == port:
+            if declared.get("name") == "client":
+                return []
+            return set_field(cluster, HEAD_GROUP, (*at, "ports", index, "name"), "client")
+    return append(cluster, HEAD_GROUP, (*at, "ports"), {"name": "client", "containerPort": port, "protocol": "TCP"})
 
 
 def _declared_head_ports(cluster: Object | None) -> str | None:

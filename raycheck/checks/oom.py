@@ -50,66 +50,83 @@ def limits_overcommit(fp: Footprint) -> Observation:
     if (missing := _no_nodes(fp)) is not None:
         return missing
     cluster = fp.cluster()
-    worst = None
+    over: dict[str, Decimal] = {}
     parts = []
     for name, node in sorted(cluster.nodes.items()):
         limits, allocatable = cluster.limits[name]["memory"], node.allocatable["memory"]
         parts.append(f"{name}: memory limits {human('memory', limits)} of {human('memory', allocatable)} allocatable")
-        if limits > allocatable and (worst is None or limits - allocatable > worst[1]):
-            worst = (name, limits - allocatable)
+        if limits > allocatable:
+            over[name] = limits - allocatable
     message = "; ".join(parts)
-    if worst is None:
+    if not over:
         return Observation(True, message)
-    name, excess = worst
-    figures = {"node": name, "excess": human("memory", excess), **_fewer_workers(fp, cluster, name)}
+    worst = max(over, key=lambda n: over[n])
+    figures = {"node": worst, "excess": human("memory", over[worst]), **_make_limits_fit(fp, cluster, sorted(over))}
     fits = f"; group {figures['group']}: the limits of {figures['fitting_workers']} of its " \
-           f"{figures['workers_on_node']} workers on {name} fit" if "group" in figures else ""
-    return Observation(False, f"{message}: overcommitted by {human('memory', excess)}{fits}; under memory pressure "
-                       "the kernel OOM-kills containers", cause="overcommit" if "scale_patch" in figures
-                       else "overcommit-by-hand", figures=figures)
+           f"{figures['workers_on_node']} workers on {worst} fit" if "fitting_workers" in figures else ""
+    cause = "overcommit" if "scale_patch" in figures else "overcommit-nodes" if "limit_patch" in figures \
+        else "overcommit-by-hand"
+    return Observation(False, f"{message}: overcommitted by {human('memory', over[worst])} on {worst}"
+                       + (f" (and {len(over) - 1} more node{'s' if len(over) > 2 else ''})" if len(over) > 1 else "")
+                       + f"{fits}; under memory pressure the kernel OOM-kills containers", cause=cause, figures=figures)
 
 
-def _fewer_workers(fp: Footprint, model: Cluster, node: str) -> dict[str, str]:
-    """The worker group to shrink on ``node`` and by how much, exactly: the largest count of its
-    workers whose memory limits fit beside every other pod's, and the per-worker limit at which all of
-    them fit. The group chosen is the one that needs the fewest workers removed. KubeRay picks which
-    pods go when replicas drop: the count is exact for a group whose workers all run on ``node``."""
-    allocatable, total = model.nodes[node].allocatable["memory"], model.limits[node]["memory"]
-    on_node: dict[str, list[PodShape]] = {}
+def _workers_on(fp: Footprint, node: str) -> dict[str, list[PodShape]]:
+    """The Ray workers that take ``node``'s capacity, by group."""
+    by_group: dict[str, list[PodShape]] = {}
     for pod in fp.ray_pods:
         labels = pod["metadata"].get("labels") or {}
         if (pod.get("spec") or {}).get("nodeName") == node and labels.get("ray.io/node-type") == "worker" \
                 and counts_on_node(pod):
-            on_node.setdefault(labels.get("ray.io/group", ""), []).append(pod_shape(pod))
-    options = []
-    for group, pods in on_node.items():
-        per = max(p.limits["memory"] for p in pods)
-        others = total - sum((p.limits["memory"] for p in pods), Decimal(0))
-        if per == 0 or others >= allocatable:  # unlimited workers, or the rest alone overcommits
-            continue
-        fit = max(0, min(len(pods), floor_div(allocatable - others, per)))
-        options.append((len(pods) - fit, -per, group, pods, others, fit))
-    if not options:
-        return {"why": f"no worker group on {node} can make room: the other pods' limits alone exceed allocatable"
-                if on_node else f"no Ray worker runs on {node}"}
-    removed, _, group, pods, others, fit = min(options)
+            by_group.setdefault(labels.get("ray.io/group", ""), []).append(pod_shape(pod))
+    return by_group
+
+
+def _make_limits_fit(fp: Footprint, model: Cluster, nodes: list[str]) -> dict[str, str]:
+    """How one worker group makes the memory limits of ``nodes`` fit: the per-worker limit at which they
+    fit on every one of them (whole Gi), and, where one node alone is over, the largest count of its
+    workers that fits there. The group is the one that needs the fewest workers removed on the worst
+    node. KubeRay picks which pods go when replicas drop: a count is exact only for one node, so with
+    several nodes over only the limit is offered."""
     gi = Decimal(1024 ** 3)
-    room = (allocatable - others) / len(pods)
+    rooms: dict[str, list[Decimal]] = {}  # group -> per-worker room on each node
+    options = []
+    for node in nodes:
+        allocatable, total = model.nodes[node].allocatable["memory"], model.limits[node]["memory"]
+        for group, pods in _workers_on(fp, node).items():
+            per = max(p.limits["memory"] for p in pods)
+            others = total - sum((p.limits["memory"] for p in pods), Decimal(0))
+            if per == 0 or others >= allocatable:  # unlimited workers, or the rest alone overcommits
+                rooms.setdefault(group, []).append(Decimal(0))
+                continue
+            rooms.setdefault(group, []).append((allocatable - others) / len(pods))
+            if len(nodes) == 1:
+                fit = max(0, min(len(pods), floor_div(allocatable - others, per)))
+                options.append((len(pods) - fit, -per, group, len(pods), fit, per))
+    usable = {g: min(r) for g, r in rooms.items() if len(r) == len(nodes) and min(r) > 0}
+    if not usable:
+        return {"why": f"no worker group runs on every overcommitted node ({', '.join(nodes)}) with room to make: "
+                "the other pods' limits alone exceed allocatable" if rooms else f"no Ray worker runs on {nodes[0]}"}
+    group = min(options)[2] if options and min(options)[2] in usable else max(usable, key=lambda g: usable[g])
+    room = usable[group]
     limit = Decimal(floor_div(room, gi)) * gi if room >= gi else Decimal(floor_div(room, Decimal(1)))
-    figures = {"group": group, "suggested_limit": format_quantity(limit),
-               "worker_limit": format_quantity(max(p.limits["memory"] for p in pods)),
-               "workers_on_node": str(len(pods)), "fitting_workers": str(fit)}
+    workers = _workers_on(fp, nodes[0]).get(group, [])
+    figures = {"group": group, "suggested_limit": format_quantity(limit), "overcommitted_nodes": ", ".join(nodes),
+               "worker_limit": format_quantity(max((p.limits["memory"] for p in workers), default=Decimal(0)))}
     raycluster = fp.view.raycluster_if_known()
     spec = group_spec(raycluster, group) if raycluster is not None else None
     if raycluster is None or spec is None:
         return {**figures, "why": f"the RayCluster {fp.view.target.cluster_name} spec, which says where group "
                 f"{group} is, is not in the cluster state"}
-    fewer = desired_workers(spec) - removed
-    return {**figures, "fewer_workers": str(fewer),
-            "limit_patch": as_json(guard(raycluster, group) + set_field(
-                raycluster, group, (*container_at(raycluster, group), "resources", "limits", "memory"),
-                format_quantity(limit))),
-            "scale_patch": as_json(scale(raycluster, group, fewer) or [])}
+    figures["limit_patch"] = as_json(guard(raycluster, group) + set_field(
+        raycluster, group, (*container_at(raycluster, group), "resources", "limits", "memory"), format_quantity(limit)))
+    chosen = [o for o in options if o[2] == group]
+    if chosen:
+        removed, _, _, on_node, fit, _ = chosen[0]
+        fewer = desired_workers(spec) - removed
+        figures.update(workers_on_node=str(on_node), fitting_workers=str(fit), fewer_workers=str(fewer),
+                       scale_patch=as_json(scale(raycluster, group, fewer) or []))
+    return figures
 
 
 def headroom(fp: Footprint, threshold: float) -> Observation:

@@ -48,10 +48,15 @@ class ClusterReadError(Exception):
         super().__init__(f"{what}: {detail}")
 
     def figures(self) -> dict[str, str]:
-        """What the ``_cluster-read`` remediation quotes: the resource, its group, the verbs to grant."""
+        """What the ``_cluster-read`` remediation quotes: the resource, its group, the verbs to grant,
+        and where: a Role in the namespace that was read, a ClusterRole for what was read cluster-wide."""
         kind = KINDS[self.query.kind] if self.query else None
         group = kind.group if kind else ("authorization.k8s.io" if self.resource else "")
+        namespace = self.query.namespace if self.query and kind and kind.namespaced else None
         return {
+            "grant_role": "role" if namespace else "clusterrole",
+            "grant_binding": "rolebinding" if namespace else "clusterrolebinding",
+            "grant_namespace_flag": f" -n {namespace}" if namespace else "",
             "verb": self.verb,
             "grant_verbs": "get,list,watch" if self.verb == "list" else self.verb,
             "resource": kind.plural if kind else (self.resource or "?"),

@@ -8,8 +8,10 @@ from typing import Any
 from raycheck.cluster.coverage import ALL, NotCovered
 from raycheck.cluster.source import ClusterReadError, Object, Query, Source
 from raycheck.config import Target
+from raycheck.model.kuberay import head_service_name
 from raycheck.model.rbac import Authorizer, RbacEvaluator
 
+ORIGIN_LABEL = "ray.io/originated-from-cr-name"  # KubeRay's label on what a RayService or RayJob made
 RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 
 
@@ -65,7 +67,16 @@ class ClusterView:
     # -- the Ray cluster
 
     def raycluster(self) -> Object | None:
-        return self.get("RayCluster", self.target.ray_namespace, self.target.cluster_name)
+        """The target's RayCluster: by name; else, for one a RayService or RayJob made
+        (``<owner>-<random>``, its head Service ``<owner>-head-svc``), the one whose head Service is the
+        target's or that KubeRay labels as originated from a resource of the target's name."""
+        named = self.get("RayCluster", self.target.ray_namespace, self.target.cluster_name)
+        if named is not None:
+            return named
+        owned = [c for c in self.list("RayCluster", self.target.ray_namespace)
+                 if head_service_name(c) == self.target.head_service
+                 or ((c.get("metadata") or {}).get("labels") or {}).get(ORIGIN_LABEL) == self.target.cluster_name]
+        return owned[0] if len(owned) == 1 else None
 
     def raycluster_if_known(self) -> Object | None:
         """The RayCluster where the source can tell it, else None: for checks that only compare with it."""
@@ -75,7 +86,16 @@ class ClusterView:
             return None
 
     def ray_pods(self) -> list[Object]:
-        return self.list("Pod", self.target.ray_namespace, {"ray.io/cluster": self.target.cluster_name})
+        """The pods of the target's RayCluster (``ray.io/cluster``), under its own name when a RayService
+        or RayJob named it."""
+        pods = self.list("Pod", self.target.ray_namespace, {"ray.io/cluster": self.target.cluster_name})
+        if pods:
+            return pods
+        cluster = self.raycluster_if_known()
+        name = ((cluster or {}).get("metadata") or {}).get("name")
+        if name and name != self.target.cluster_name:
+            return self.list("Pod", self.target.ray_namespace, {"ray.io/cluster": name})
+        return self.list("Pod", self.target.ray_namespace, {ORIGIN_LABEL: self.target.cluster_name})
 
     def head_service(self) -> Object | None:
         return self.get("Service", self.target.ray_namespace, self.target.head_service)

@@ -91,9 +91,12 @@ class RayHead:
     """
 
     def __init__(self, ports: HeadPorts, workdir: Path, num_gpus: int = 8, num_cpus: int = 2,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, python: str | None = None) -> None:
         self.ports = ports
-        self.env = env or {}  # on top of this process's environment; Ray's workers inherit it
+        # on top of this process's environment; Ray's workers inherit it. Ray's TLS and token
+        # variables here make a TLS or token head, and its own first client uses them too.
+        self.env = env or {}
+        self.python = python or sys.executable  # whose Ray runs the head (another Ray or Python than raycheck's)
         self.workdir = workdir
         self.num_gpus = num_gpus
         self.num_cpus = num_cpus
@@ -103,7 +106,7 @@ class RayHead:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))
 
     def command(self) -> list[str]:
-        ray = str(Path(sys.executable).with_name("ray"))
+        ray = str(Path(self.python).with_name("ray"))
         return [
             ray, "start", "--head", "--block", "--disable-usage-stats",
             "--node-ip-address", "127.0.0.1",
@@ -138,7 +141,7 @@ class RayHead:
         # head is ready for clients when this returns.
         for _ in range(2):
             first = ray_client.handshake(f"ray://127.0.0.1:{self.ports.client}",
-                                         max(5.0, deadline - time.monotonic()))
+                                         max(5.0, deadline - time.monotonic()), python=self.python, env=self.env)
             if first.ok:
                 return self
         logs = self.log_tail("session_latest/logs/ray_client_server.err")
@@ -146,10 +149,12 @@ class RayHead:
         raise RuntimeError(f"the Ray head does not serve clients: {first.message}\n{logs}")
 
     def ready(self) -> bool:
-        greeting = tcp.grpc_greeting("127.0.0.1", self.ports.client, 1.0)
+        greeting = tcp.grpc_greeting("127.0.0.1", self.ports.client, 1.0, tls=tcp.TlsSettings.from_env(self.env))
         if not greeting.ok:
             return False
-        obs, body = http.get_json(f"http://127.0.0.1:{self.ports.dashboard}/api/version", 1.0)
+        token = self.env.get("RAY_AUTH_TOKEN")
+        obs, body = http.get_json(f"http://127.0.0.1:{self.ports.dashboard}/api/version", 1.0,
+                                  {"Authorization": f"Bearer {token}"} if token else None)
         return obs.ok and bool(body)
 
     def log_tail(self, ray_log: str | None = None, lines: int = 20) -> str:

@@ -66,7 +66,7 @@ def expand_raycluster(cluster: Object) -> list[Object]:
     ports = [{"name": p["name"], "port": p["containerPort"], "targetPort": p["containerPort"],
               "protocol": p.get("protocol", "TCP")}
              for p in ray_container(head["template"]["spec"]).get("ports") or [] if p.get("name")]
-    service_name = (head.get("headService") or {}).get("metadata", {}).get("name") or f"{name}-head-svc"
+    service_name = head_service_name(cluster)
     out.append({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": service_name, "namespace": namespace,
@@ -105,6 +105,14 @@ def network_policies(cluster: Object) -> list[Object]:
                                  "labels": {**KUBERAY_LABELS, "ray.io/cluster": meta["name"]}},
                     "spec": policy})
     return out
+
+
+def head_service_name(cluster: Object) -> str:
+    """The head Service's name as KubeRay has it: from its status, else the spec's override, else its default."""
+    head = cluster.get("spec", {}).get("headGroupSpec") or {}
+    return ((cluster.get("status") or {}).get("head") or {}).get("serviceName") \
+        or ((head.get("headService") or {}).get("metadata") or {}).get("name") \
+        or f"{cluster['metadata']['name']}-head-svc"
 
 
 # ----------------------------------------------------------------------------- pods as KubeRay makes them

@@ -14,18 +14,22 @@ from raycheck.observation import Observation, ms
 MAX_BODY = 64 * 1024
 
 
-def get(url: str, timeout: float) -> tuple[Observation, bytes]:
-    """GET ``url``: an observation of the status, and the body (at most 64 KiB)."""
+def get(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[Observation, bytes]:
+    """GET ``url``: an observation of the status, and the body (at most 64 KiB). An error status
+    keeps the first line of its body (``http_body``): Ray says there why it refused a token."""
     start = time.monotonic()
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "raycheck"})
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "raycheck",
+                                                   **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http only)
             body = response.read(MAX_BODY)
             status = response.status
     except urllib.error.HTTPError as exc:
         elapsed = time.monotonic() - start
+        body = _first_line(exc)
         return Observation(False, f"GET {url} answered HTTP {exc.code} {exc.reason} in {ms(elapsed)}",
-                           cause="http-status", figures={"http_status": str(exc.code)}, elapsed_s=elapsed), b""
+                           cause="http-status", figures={"http_status": str(exc.code), "http_body": body},
+                           elapsed_s=elapsed), b""
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
         elapsed = time.monotonic() - start
         reason = getattr(exc, "reason", exc)
@@ -43,9 +47,17 @@ def get(url: str, timeout: float) -> tuple[Observation, bytes]:
     return Observation(True, f"GET {url} answered HTTP {status} in {ms(elapsed)}", elapsed_s=elapsed), body
 
 
-def get_json(url: str, timeout: float) -> tuple[Observation, dict[str, Any] | None]:
+def _first_line(exc: urllib.error.HTTPError) -> str:
+    try:
+        text = exc.read(512).decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+def get_json(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[Observation, dict[str, Any] | None]:
     """GET a JSON object; a body that is not one is a ``not-json`` failure."""
-    obs, body = get(url, timeout)
+    obs, body = get(url, timeout, headers)
     if not obs.ok:
         return obs, None
     try:

@@ -34,6 +34,9 @@ _MISMATCH = re.compile(
 # What ``ray.init`` raises when the head's proxier took the connection but could not start (or
 # reach) the per-client server; the head's own traceback follows it in the message.
 _SERVER_FAILURE = "Initialization failure from server"
+# The head refused the token (the child saw UNAUTHENTICATED), or Ray's client, told to use token
+# authentication, found none: not a network failure, whatever ray.init would have raised later.
+_AUTH_REFUSALS = ("Unauthenticated", "AuthenticationError")
 
 
 def parse_version_mismatch(text: str) -> dict[str, str] | None:
@@ -42,17 +45,22 @@ def parse_version_mismatch(text: str) -> dict[str, str] | None:
     return match.groupdict() if match else None
 
 
-def handshake(address: str, deadline: float, gpu_tasks: int = 0) -> Observation:
+def handshake(address: str, deadline: float, gpu_tasks: int = 0, python: str | None = None,
+              env: dict[str, str] | None = None, tls_name: str = "") -> Observation:
     """Run ``ray.init(address)`` in a child process; kill its whole group at ``deadline`` seconds.
 
-    With ``gpu_tasks``, the child also runs that many ``num_gpus=1`` tasks (the deep GPU probe)."""
+    ``python``: the client runtime's interpreter (default raycheck's own); ``env``: added to the
+    child's environment (the auth token: never on its command line); ``tls_name``: with TLS, the
+    name the head's certificate must carry when ``address`` is an IP. With ``gpu_tasks``, the
+    child also runs that many ``num_gpus=1`` tasks (the deep GPU probe)."""
     start = time.monotonic()
-    env = dict(os.environ)
-    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    child_env = {**os.environ, **(env or {})}
+    child_env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     proc = subprocess.Popen(
-        [sys.executable, "-c", _RUN_CHILD, str(CHILD_SCRIPT), address, str(gpu_tasks), str(max(1.0, deadline - 5))],
+        [python or sys.executable, "-c", _RUN_CHILD, str(CHILD_SCRIPT), address, str(gpu_tasks),
+         str(max(1.0, deadline - 5)), tls_name],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=env, start_new_session=True,
+        env=child_env, start_new_session=True,
     )
     try:
         out, err = proc.communicate(timeout=deadline)
@@ -92,6 +100,10 @@ def interpret(address: str, result: dict[str, Any], elapsed: float) -> Observati
                            f"{mismatch['cluster_ray']} / Python {mismatch['cluster_python']}, this client Ray "
                            f"{mismatch['local_ray']} / Python {mismatch['local_python']}",
                            cause="version-mismatch", figures=figures, data={**result, **mismatch}, elapsed_s=elapsed)
+    if result.get("error_type") in _AUTH_REFUSALS:
+        return Observation(False, f"ray.init({address!r}) refused after {ms(elapsed)} for authentication: "
+                           f"{result['error_type']}: {error.splitlines()[0][:200] if error else 'no reason given'}",
+                           cause="unauthenticated", figures=figures, data=result, elapsed_s=elapsed)
     server_error = head_traceback_reason(error)
     if server_error is not None:
         figures["server_error"] = server_error

@@ -1,17 +1,46 @@
 """Child process of the handshake probe: ``ray.init`` once, print one JSON line, exit.
 
-Run from its path by ``ray_client.handshake`` (``runpy``; it imports nothing of raycheck); its
-parent owns the deadline and kills this process group when it passes.
+Run from its path by ``ray_client.handshake`` (``runpy``; it imports nothing of raycheck) in the
+client runtime that matches the cluster: any Ray from 2.9 on, any Python from 3.9 on, so nothing
+here may need a newer Python. Its parent owns the deadline and kills this process group when it
+passes.
+
+Arguments: the ``ray://`` address, the number of GPU tasks, their timeout, and (with TLS) the
+host name the head's certificate must name when the address is an IP the parent resolved.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import sys
 import time
 from typing import Any
+
+# Ray's client logs each failed ping at debug level, then retries for ~30 s and raises a
+# ConnectionError that reads like a network failure. A head that refuses the token answers the
+# first ping with UNAUTHENTICATED ("Invalid or missing authentication token"): reported at once.
+_PING_FAILED = "Received when checking init:"
+_AUTH_WORDS = ("authentication", "unauthenticated")
+
+
+class _AuthRefusal(logging.Handler):
+    """Ends the child with the head's refusal the first time Ray's client logs one."""
+
+    def __init__(self, result: dict[str, Any], start: float) -> None:
+        super().__init__(logging.DEBUG)
+        self.result = result
+        self.start = start
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if _PING_FAILED in text and any(word in text.lower() for word in _AUTH_WORDS):
+            self.result.update(ok=False, error_type="Unauthenticated", error=text.split(_PING_FAILED, 1)[1].strip(),
+                               elapsed_s=round(time.monotonic() - self.start, 3))
+            print(json.dumps(self.result), flush=True)
+            os._exit(0)  # noqa: SLF001 (the parent's deadline would otherwise wait out Ray's retries)
 
 
 def gpu_tasks(ray: Any, count: int, timeout: float) -> list[dict[str, Any]]:
@@ -37,14 +66,31 @@ def gpu_tasks(ray: Any, count: int, timeout: float) -> list[dict[str, Any]]:
     return ray.get(refs, timeout=timeout)
 
 
-def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0) -> dict[str, Any]:
+def _verify_as(name: str) -> None:
+    """With TLS, make gRPC check the head's certificate against the agents' host name while it
+    dials the address the parent resolved (Ray's client passes its module's GRPC_OPTIONS)."""
+    try:
+        from ray.util.client import worker
+    except ImportError:
+        return
+    options = getattr(worker, "GRPC_OPTIONS", None)
+    if options is not None:
+        worker.GRPC_OPTIONS = [*options, ("grpc.ssl_target_name_override", name)]
+
+
+def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0, tls_name: str = "") -> dict[str, Any]:
     start = time.monotonic()
-    result: dict[str, Any] = {"local_python_version": platform.python_version()}
+    result: dict[str, Any] = {"local_python_version": platform.python_version(), "local_python": sys.executable}
     try:
         import ray
     except ImportError as exc:
         return {**result, "ok": False, "error_type": "ImportError", "error": f"ray is not installed here: {exc}"}
     result["local_ray_version"] = ray.__version__
+    if tls_name:
+        _verify_as(tls_name)
+    client_log = logging.getLogger("ray.util.client.worker")
+    client_log.setLevel(logging.DEBUG)
+    client_log.addHandler(_AuthRefusal(result, start))
     try:
         context = ray.init(address, logging_level=logging.ERROR)
         result.update(
@@ -74,5 +120,5 @@ def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0) -> d
 
 
 if __name__ == "__main__":
-    tasks = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-    print(json.dumps(main(sys.argv[1], tasks, float(sys.argv[3]) if len(sys.argv) > 3 else 60.0)), flush=True)
+    address, tasks, timeout, name = sys.argv[1:] + ["", "0", "60", ""][len(sys.argv) - 1:]
+    print(json.dumps(main(address, int(tasks), float(timeout), name)), flush=True)

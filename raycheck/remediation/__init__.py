@@ -4,6 +4,12 @@ kube-bench keeps its checks' remediation as data filled from config; so does ray
 catalog (``catalog.yaml`` beside this module) is read once; :meth:`Catalog.render` picks the
 variant for the observed cause and fills in the target's namespaces, service, ports,
 ServiceAccount and image tag. A placeholder with no value is an error, never output.
+
+A step is ``text``, an optional ``command`` and, for a command that changes or restarts anything
+in the cluster, a ``danger`` line: what it restarts or takes away, whom it affects, what a GitOps
+owner would revert. :func:`undeclared_dangers` lists the mutating steps without one (a test keeps
+it empty). A rendered remediation may carry its :class:`Verification`: whether its steps, applied
+to a copy of the cluster state, make the check pass (:mod:`.verify`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import yaml
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 GENERIC_ENTRIES = ("_blocked", "_error", "_cluster-read")
+STEP_KEYS = ("text", "command", "danger")
+VERIFIED, NOT_VERIFIED, NOT_VERIFIABLE = "verified", "not verified", "not verifiable"
+DANGER_MARK = "\u26a0"  # the warning sign the outputs put before a danger line
 
 
 class CatalogError(Exception):
@@ -28,9 +37,26 @@ class CatalogError(Exception):
 class Step:
     text: str
     command: str | None
+    danger: str | None = None  # what the command restarts or takes away (mutating commands)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "command": self.command}
+        return {"text": self.text, "command": self.command, "danger": self.danger}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Whether the remediation fixes the check: ``verified`` at ``step``, ``not verified`` (the check
+    still fails, or a step is refused), or ``not verifiable`` (the message says why)."""
+
+    status: str
+    step: int | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "step": self.step, "message": self.message}
+
+    def line(self) -> str:
+        return f"{self.status}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -38,9 +64,11 @@ class Remediation:
     title: str
     steps: tuple[Step, ...]
     docs: tuple[str, ...]
+    verification: Verification | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "steps": [s.as_dict() for s in self.steps], "docs": list(self.docs)}
+        return {"title": self.title, "steps": [s.as_dict() for s in self.steps], "docs": list(self.docs),
+                "verification": self.verification.as_dict() if self.verification else None}
 
     def as_text(self, indent: str = "") -> str:
         lines = [f"{indent}{self.title}"]
@@ -48,7 +76,11 @@ class Remediation:
             lines.append(f"{indent}  {n}. {step.text}")
             if step.command:
                 lines.append(f"{indent}     $ {step.command}")
+            if step.danger:
+                lines.append(f"{indent}     {DANGER_MARK} {step.danger}")
         lines.extend(f"{indent}  docs: {url}" for url in self.docs)
+        if self.verification is not None:
+            lines.append(f"{indent}  verification: {self.verification.line()}")
         return "\n".join(lines)
 
 
@@ -79,7 +111,8 @@ class Catalog:
         return Remediation(
             title=_fill(title, context, where),
             steps=tuple(Step(_fill(s["text"], context, where),
-                             _fill(s["command"], context, where) if s.get("command") else None) for s in raw_steps),
+                             _fill(s["command"], context, where) if s.get("command") else None,
+                             _fill(s["danger"], context, where) if s.get("danger") else None) for s in raw_steps),
             docs=docs,
         )
 
@@ -114,6 +147,32 @@ def _validate_entry(check_id: str, entry: Any, source: str) -> None:
         for step in variant.get("steps") or []:
             if not isinstance(step, dict) or not isinstance(step.get("text"), str):
                 raise CatalogError(f"{source}: {check_id}: every step needs a text")
+            unknown = set(step) - set(STEP_KEYS)
+            if unknown:
+                raise CatalogError(f"{source}: {check_id}: unknown step keys {sorted(unknown)} "
+                                   f"(a step has {', '.join(STEP_KEYS)})")
+            if "danger" in step and (not isinstance(step["danger"], str) or not step["danger"].strip()):
+                raise CatalogError(f"{source}: {check_id}: a danger line is text: {step['text'][:60]!r}")
+            if "danger" in step and not step.get("command"):
+                raise CatalogError(f"{source}: {check_id}: a danger line belongs to a step with a command: "
+                                   f"{step['text'][:60]!r}")
+
+
+def undeclared_dangers(catalog: Catalog) -> list[str]:
+    """Every step whose command changes or restarts something in the cluster and that has no
+    ``danger`` line, as ``check_id (cause): step text``. Commands are read with their placeholders
+    in (a placeholder is a word like any other to the shell)."""
+    from raycheck.remediation.kubectl import mutates
+
+    out = []
+    for check_id, entry in catalog.entries.items():
+        variants = [(None, entry)] + list((entry.get("causes") or {}).items())
+        for cause, variant in variants:
+            for step in variant.get("steps") or []:
+                if step.get("command") and not step.get("danger") and mutates(step["command"]):
+                    where = f"{check_id}" + (f" ({cause})" if cause else "")
+                    out.append(f"{where}: {step['text'][:70]}")
+    return out
 
 
 @lru_cache(maxsize=4)
