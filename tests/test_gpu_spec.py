@@ -107,3 +107,16 @@ def test_min_replicas_above_the_count_that_fits_is_lowered_too(run_suite, seed_s
     node(state)["status"]["allocatable"]["nvidia.com/gpu"] = "6"
     ops = patch_of(gpu_run(run_suite, write_dump, state).check("gpu.node-allocatable")["remediation"]["steps"][1]["command"])
     assert {"op": "replace", "path": "/spec/workerGroupSpecs/0/minReplicas", "value": 6} in ops
+
+
+def test_time_sliced_gpus_renamed_shared(run_suite, seed_state, write_dump):
+    """renameByDefault: the nodes advertise nvidia.com/gpu.shared and 0 nvidia.com/gpu."""
+    state = copy.deepcopy(seed_state)
+    node(state)["status"]["allocatable"].update({"nvidia.com/gpu": "0", "nvidia.com/gpu.shared": "8"})
+    node(state)["status"]["capacity"].update({"nvidia.com/gpu": "0", "nvidia.com/gpu.shared": "8"})
+    check = assert_problem(gpu_run(run_suite, write_dump, state), "gpu.node-allocatable", "failed", "critical",
+                           "time-sliced GPUs as nvidia.com/gpu.shared")
+    assert check["cause"] == "shared-renamed" and "wrx80-node1: nvidia.com/gpu.shared 8" in check["message"]
+    ops = patch_of(check["remediation"]["steps"][0]["command"])
+    assert any(op["path"].endswith("/limits/nvidia.com~1gpu.shared") for op in ops)
+    assert check["remediation"]["verification"]["status"] == "verified", check["remediation"]["verification"]

@@ -212,3 +212,17 @@ def test_a_raycluster_a_rayservice_made_is_found_by_its_origin(run_suite, seed_s
     ready = run.check("k8s.raycluster-ready")
     assert ready["outcome"] == "passed" and "8/8 workers ready" in ready["message"], repr(run)
     assert run.check("oom.requests-fit")["outcome"] == "passed", repr(run)
+
+
+def test_state_ready_despite_a_quota_failure_the_event_is_quoted(run_suite, seed_state, write_dump):
+    """KubeRay 1.2 can say ready while a ResourceQuota refused every pod: its Warning event says why."""
+    state = [o for o in copy.deepcopy(seed_state) if o["kind"] != "Pod" or "ray-gpu" not in o["metadata"]["name"]]
+    raycluster(state)["status"] = {"state": "ready", "desiredWorkerReplicas": 8}
+    refused = ('pods "ray-gpu-head-7zc7c" is forbidden: exceeded quota: ray-quota, requested: limits.memory=32Gi, '
+               'used: limits.memory=480Gi, limited: limits.memory=500Gi')
+    state.append({"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": "FailedToCreateHeadPod",
+                  "message": refused, "lastTimestamp": "2026-11-22T09:20:00Z",
+                  "metadata": {"name": "ray-gpu.1870a", "namespace": "ray"},
+                  "involvedObject": {"kind": "RayCluster", "name": "ray-gpu", "namespace": "ray"}})
+    check = k8s_check(run_suite, write_dump, state)
+    assert_fails(check, ["no head pod", f"event FailedToCreateHeadPod: {refused}"], ["ResourceQuota in ray"])

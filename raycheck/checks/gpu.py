@@ -7,7 +7,7 @@ from typing import Any
 
 from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.view import ClusterView
-from raycheck.model.capacity import GPU, MIG_PREFIX, Vector
+from raycheck.model.capacity import GPU, SHARED_GPU, Vector, other_gpu_resource
 from raycheck.model.footprint import Footprint
 from raycheck.model.kuberay import desired_workers, ray_container
 from raycheck.model.patches import HEAD_GROUP, as_json, container_at, group_path, guard, pointer, scale, set_field
@@ -21,7 +21,7 @@ def container_gpus(container: dict[str, Any]) -> dict[str, Decimal]:
     (``nvidia.com/gpu``, ``amd.com/gpu``; KubeRay scans for that suffix) and MIG slices."""
     limits = Vector.parse((container.get("resources") or {}).get("limits"))
     return {name: limits[name] for name in sorted(limits)
-            if (name.endswith("gpu") or name.startswith(MIG_PREFIX)) and limits[name] > 0}
+            if (name.endswith("gpu") or other_gpu_resource(name)) and limits[name] > 0}
 
 
 def _template_container(group: dict[str, Any]) -> dict[str, Any]:
@@ -71,17 +71,17 @@ def node_allocatable(fp: Footprint) -> Observation:
     nodes = fp.gpu_nodes
     advertised = {name: Vector.parse((n.get("status") or {}).get("allocatable")) for name, n in sorted(nodes.items())}
     allocatable = sum((a[GPU] for a in advertised.values()), Decimal(0))
-    mig = {name: {r: a[r] for r in sorted(a) if r.startswith(MIG_PREFIX) and a[r] > 0} for name, a in advertised.items()}
-    mig = {name: slices for name, slices in mig.items() if slices}
-    per_node = ", ".join(f"{name} {a[GPU]}" + "".join(f", {r} {n}" for r, n in mig.get(name, {}).items())
+    other = {name: {r: a[r] for r in sorted(a) if other_gpu_resource(r) and a[r] > 0} for name, a in advertised.items()}
+    other = {name: found for name, found in other.items() if found}
+    per_node = ", ".join(f"{name} {a[GPU]}" + "".join(f", {r} {n}" for r, n in other.get(name, {}).items())
                          for name, a in advertised.items()) or "no GPU nodes"
     message = f"RayCluster {cluster['metadata']['name']} requests {requested} nvidia.com/gpu; nodes advertise " \
               f"{allocatable} ({per_node})"
     if requested <= allocatable:
         return Observation(True, message)
     figures = {"gpus_requested": str(requested), "gpus_allocatable": str(allocatable)}
-    if mig:
-        return _mig_instead(cluster, message, mig, figures)
+    if other:
+        return _other_resource_instead(cluster, message, other, figures)
     if allocatable == 0:  # no GPU at all: shrinking to zero workers is no fix; the device plugin is the question
         return Observation(False, f"{message}: no node advertises a GPU", cause="none-advertised", figures=figures)
     shrink = _shrink_for_gpus(cluster, requested - allocatable)
@@ -89,15 +89,16 @@ def node_allocatable(fp: Footprint) -> Observation:
                        figures={**figures, **shrink})
 
 
-def _mig_instead(cluster: dict[str, Any], message: str, mig: dict[str, dict[str, Decimal]],
-                 figures: dict[str, str]) -> Observation:
-    """Nodes that advertise MIG slices (the device plugin's mixed strategy) to workers that ask for
-    whole GPUs: name the slices, and the patch that asks for a slice instead."""
+def _other_resource_instead(cluster: dict[str, Any], message: str, other: dict[str, dict[str, Decimal]],
+                            figures: dict[str, str]) -> Observation:
+    """Nodes that advertise their GPUs under another name (MIG slices under the device plugin's mixed
+    strategy, ``nvidia.com/gpu.shared`` under time-slicing's renameByDefault) to workers that ask
+    for ``nvidia.com/gpu``: name what is advertised, and the patch that asks for it instead."""
     totals: dict[str, Decimal] = {}
-    for slices in mig.values():
-        for name, count in slices.items():
+    for found in other.values():
+        for name, count in found.items():
             totals[name] = totals.get(name, Decimal(0)) + count
-    profile = max(sorted(totals), key=lambda name: totals[name])
+    resource = max(sorted(totals), key=lambda name: totals[name])
     ops: list[dict[str, Any]] = []
     for name, group, _ in _groups(cluster):
         limits = (_template_container(group).get("resources") or {}).get("limits") or {}
@@ -108,14 +109,18 @@ def _mig_instead(cluster: dict[str, Any], message: str, mig: dict[str, dict[str,
         for kind in ("limits", "requests"):
             if GPU in ((_template_container(group).get("resources") or {}).get(kind) or {}):
                 ops += [{"op": "remove", "path": pointer(*where, "resources", kind, GPU)},
-                        {"op": "add", "path": pointer(*where, "resources", kind, profile), "value": count}]
+                        {"op": "add", "path": pointer(*where, "resources", kind, resource), "value": count}]
         if "num-gpus" not in (group.get("rayStartParams") or {}):  # KubeRay counts only names ending in "gpu"
             ops += set_field(cluster, name, ("rayStartParams", "num-gpus"), str(count))
-    slices = "; ".join(f"{node}: " + ", ".join(f"{r} {n}" for r, n in s.items()) for node, s in mig.items())
-    return Observation(False, f"{message}: the GPU nodes advertise MIG slices ({slices}) under the device plugin's "
-                       "mixed strategy, and a MIG slice is not an nvidia.com/gpu: the workers stay Pending",
-                       cause="mig", figures={**figures, "mig_slices": slices, "mig_resource": profile,
-                                             "mig_patch": as_json(ops)})
+    listed = "; ".join(f"{node}: " + ", ".join(f"{r} {n}" for r, n in found.items()) for node, found in other.items())
+    if resource == SHARED_GPU:
+        why, cause = "time-sliced GPUs renamed by the device plugin (renameByDefault), and they are not nvidia.com/gpu", \
+            "shared-renamed"
+    else:
+        why, cause = "MIG slices under the device plugin's mixed strategy, and a MIG slice is not an nvidia.com/gpu", "mig"
+    return Observation(False, f"{message}: the GPU nodes advertise {listed}: {why}; the workers stay Pending",
+                       cause=cause, figures={**figures, "gpu_resources": listed, "gpu_resource": resource,
+                                             "resource_patch": as_json(ops)})
 
 
 def _shrink_for_gpus(cluster: dict[str, Any], short: Decimal) -> dict[str, str]:

@@ -37,7 +37,7 @@ def raycluster_ready(view: ClusterView) -> Observation:
     desired = sum(desired_workers(g) for g in (cluster.get("spec") or {}).get("workerGroupSpecs") or [])
     ready_workers = sum(pod_ready(p) for p in workers)
     troubles = sorted({t for p in heads + workers if (t := pod_trouble(p))})
-    said = kuberay_says(cluster)
+    said = "; ".join(x for x in (kuberay_says(cluster), _kuberay_warning(view, cluster)) if x) or None
     figures = {"pod_trouble": "; ".join(troubles) or "none", "desired_workers": str(desired),
                "ready_workers": str(ready_workers), "kuberay_says": said or "nothing"}
     head = next((p for p in heads if pod_ready(p)), heads[0] if heads else None)  # a replacement may be starting
@@ -71,6 +71,26 @@ def _scale_to_ready(cluster: Object, workers: list[Object], resource: str) -> di
     running = sum(1 for p in workers if pod_ready(p) and (p["metadata"].get("labels") or {}).get("ray.io/group") == group)
     ops = scale(cluster, group, running) if running else None  # none runs: scaling to zero is no fix
     return {"pending_group": group, **({"scale_patch": as_json(ops)} if ops else {})}
+
+
+def _kuberay_warning(view: ClusterView, cluster: Object) -> str | None:
+    """KubeRay's last Warning event on the RayCluster, quoted (``FailedToCreateHeadPod``: 'pods
+    "..." is forbidden: exceeded quota: ...'): its status may say ready while no pod could be made."""
+    namespace, name = cluster["metadata"].get("namespace", view.target.ray_namespace), cluster["metadata"]["name"]
+    if not view.covers("Event", namespace):
+        return None
+    try:
+        events = view.list("Event", namespace)
+    except ClusterReadError:
+        return None
+    warnings = sorted((e for e in events if e.get("type") == "Warning"
+                       and (e.get("involvedObject") or {}).get("kind") == "RayCluster"
+                       and (e.get("involvedObject") or {}).get("name") == name),
+                      key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    if not warnings:
+        return None
+    last = warnings[-1]
+    return f"event {last.get('reason', 'Warning')}: {str(last.get('message', ''))[:300]}"
 
 
 def kuberay_says(cluster: Object) -> str | None:

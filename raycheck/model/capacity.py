@@ -17,6 +17,12 @@ from typing import Any, Iterable, Iterator, Mapping
 
 GPU = "nvidia.com/gpu"
 MIG_PREFIX = "nvidia.com/mig-"  # MIG slices under the device plugin's mixed strategy: nvidia.com/mig-3g.40gb
+SHARED_GPU = "nvidia.com/gpu.shared"  # time-sliced GPUs under the device plugin's renameByDefault
+
+
+def other_gpu_resource(name: str) -> bool:
+    """A GPU the device plugin advertises under another name than ``nvidia.com/gpu``."""
+    return name.startswith(MIG_PREFIX) or name == SHARED_GPU
 BINARY = (("Ei", 6), ("Pi", 5), ("Ti", 4), ("Gi", 3), ("Mi", 2), ("Ki", 1))
 DECIMAL = (("E", 6), ("P", 5), ("T", 4), ("G", 3), ("M", 2), ("k", 1))
 FRACTIONS = (("m", 3), ("u", 6), ("n", 9))

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from raycheck.model.capacity import (
-    GPU, MIG_PREFIX, Cluster, NodeShape, PodShape, counts_on_node, node_shape, pod_shape,
+    GPU, Cluster, NodeShape, PodShape, counts_on_node, node_shape, other_gpu_resource, pod_shape,
 )
 from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.view import ClusterView
@@ -47,11 +47,12 @@ class Footprint:
     @cached_property
     def gpu_nodes(self) -> dict[str, dict[str, Any]]:
         """Nodes labelled by GPU Feature Discovery; without GFD, every node that advertises GPUs
-        (``nvidia.com/gpu``, or MIG slices ``nvidia.com/mig-<profile>`` under the mixed strategy)."""
+        (``nvidia.com/gpu``, MIG slices ``nvidia.com/mig-<profile>`` under the mixed strategy, or
+        ``nvidia.com/gpu.shared`` under time-slicing's renameByDefault)."""
         labelled = self.view.list("Node", labels=GPU_NODE_LABEL)
         if not labelled:
             labelled = [n for n in self.view.list("Node")
-                        if any((name == GPU or name.startswith(MIG_PREFIX)) and value not in (None, "0")
+                        if any((name == GPU or other_gpu_resource(name)) and value not in (None, "0")
                                for name, value in ((n.get("status") or {}).get("allocatable") or {}).items())]
         return {n["metadata"]["name"]: n for n in labelled}
 
