@@ -20,7 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest tests suites/capacity/test_properties.py $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest tests suites/capacity/test_properties.py --hypothesis-profile=ci $(PYTEST_ARGS)
 
 sandbox: $(STAMP)
 	$(VENV)/bin/raycheck sandbox -- $(PYTEST_ARGS)

@@ -152,6 +152,7 @@ def healthy_latencies(ctx: Context) -> dict[str, Any]:
         head.stop()
         dns.stop()
     for name, loads in results.items():
-        print(f"  {name}: idle p99 {loads['idle']['p99_ms']} ms, all cores busy p99 {loads['all_cores_busy']['p99_ms']} "
-              f"ms (max {loads['all_cores_busy']['max_ms']} ms)", flush=True)
+        busy = loads["all_cores_busy"]
+        print(f"  {name}: idle p99 {loads['idle']['p99_ms']} ms, all cores busy p99 {busy['p99_ms']} ms "
+              f"(max {busy['max_ms']} ms)", flush=True)
     return results

@@ -10,6 +10,7 @@ Loaded in every pytest run of the environment, before pytest chooses its rootdir
 * :mod:`.remediation`: a finding's remediation, rendered from the catalog with the target's names,
 * :mod:`.summary`: the terminal summary grouped by severity,
 * :mod:`.reports`: the report files (JSON, Markdown, HTML, JUnit, Prometheus),
+* :mod:`.properties`: the Hypothesis profiles of the capacity properties,
 * the fixtures of ``fixtures/`` (target, probes, cluster state).
 """
 
@@ -19,6 +20,7 @@ pytest_plugins = [
     "raycheck.plugins.remediation",
     "raycheck.plugins.summary",
     "raycheck.plugins.reports",
+    "raycheck.plugins.properties",
     "raycheck.fixtures.target",
     "raycheck.fixtures.cluster",
 ]

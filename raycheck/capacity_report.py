@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster state comes from, as for the suite (one factory: :class:`raycheck.cluster.ClusterInputs`)."""
     parser = argparse.ArgumentParser(prog="raycheck capacity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", help="the target file (env RAYCHECK_TARGET)")
-    for key in ("cluster_dump", "kubeconfig", "context", "with_manifests", "probe_timeout"):
+    for key in ("cluster_dump", "kubeconfig", "context", "with_manifests", "api_timeout"):
         setting = SETTING[key]
         parser.add_argument(setting.option, dest=key, metavar=setting.metavar, help=f"{setting.help}; env {setting.env}")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")

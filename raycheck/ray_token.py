@@ -42,10 +42,11 @@ def find_token(token_file: Path | None, env: Mapping[str, str] | None = None, ho
     """The first token found in raycheck's setting, then Ray's own places."""
     env = os.environ if env is None else env
     home = Path(env.get("HOME") or str(Path.home())) if home is None else home
+    token_path = env.get("RAY_AUTH_TOKEN_PATH")
     places: list[tuple[str, Path | str | None]] = [
         ("raycheck.auth_token_file", token_file),
         ("RAY_AUTH_TOKEN", env.get("RAY_AUTH_TOKEN")),
-        ("RAY_AUTH_TOKEN_PATH", Path(env["RAY_AUTH_TOKEN_PATH"]).expanduser() if env.get("RAY_AUTH_TOKEN_PATH") else None),
+        ("RAY_AUTH_TOKEN_PATH", Path(token_path).expanduser() if token_path else None),
         ("~/.ray/auth_token", home / ".ray" / "auth_token"),
     ]
     looked = []

@@ -165,7 +165,8 @@ def find_python(minor: str, env: dict[str, str] | None = None) -> tuple[str, str
         except RuntimeUnavailable:
             continue
     raise RuntimeUnavailable(f"no Python {minor} found (tried {', '.join(tried) or 'nothing'}): install it, e.g. "
-                        f"`pyenv install {minor}` or `uv python install {minor}`, or pass --python /path/to/python{minor}")
+                             f"`pyenv install {minor}` or `uv python install {minor}`, or pass "
+                             f"--python /path/to/python{minor}")
 
 
 def _candidates(minor: str, env: dict[str, str]) -> Iterator[tuple[str, str]]:
@@ -174,8 +175,8 @@ def _candidates(minor: str, env: dict[str, str]) -> Iterator[tuple[str, str]]:
         yield f"python{minor} on PATH", on_path
     root = _pyenv_root(env)
     if root is not None:
-        versions = sorted((v for v in (root / "versions").glob(f"{minor}.*") if re.fullmatch(rf"{re.escape(minor)}\.\d+",
-                                                                                            v.name)),
+        patch = re.compile(rf"{re.escape(minor)}\.\d+")  # CPython 3.X.Y, not pypy or a named env
+        versions = sorted((v for v in (root / "versions").glob(f"{minor}.*") if patch.fullmatch(v.name)),
                           key=lambda v: int(v.name.rsplit(".", 1)[1]), reverse=True)
         for version in versions:
             python = version / "bin" / f"python{minor}"
@@ -231,7 +232,8 @@ def build(ray: str, python: str, folder: Path, extras: str = "client",
         progress(f"creating a venv on Python {base.python_version} ({python}) at {folder}")
         if uv:
             _run([uv, "venv", "--quiet", "--python", python, str(folder)], progress, started)
-            install = [uv, "pip", "install", "--python", str(interpreter_of(folder)), requirement]
+            install = [uv, "pip", "install", "--compile-bytecode", "--python", str(interpreter_of(folder)),
+                       requirement]
         else:
             install = [str(interpreter_of(folder)), "-m", "pip", "install", "--disable-pip-version-check",
                        "--progress-bar", "off", requirement]

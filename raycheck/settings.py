@@ -37,6 +37,9 @@ class Settings:
     report_dir: Path = Path("reports")
     fail_on: str = "critical"
     probe_timeout: float = 1.0  # 15x the slowest live answer measured under load (docs/BENCHMARKS.md)
+    # Kubernetes API requests: a list of a busy namespace through a loaded API server (API Priority and
+    # Fairness queues it) takes seconds where a probe of the head takes milliseconds
+    api_timeout: float = 5.0
     handshake_timeout: float = 15.0
     deep_timeout: float = 120.0
     budget: float | None = None
@@ -190,7 +193,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dns_server", _dns_server, "HOST[:PORT]", "resolve through this DNS server instead of the system resolver"),
     Setting("report_dir", _folder, "DIR", "where raycheck.json, raycheck.md and junit.xml go (default reports/)"),
     Setting("fail_on", _fail_on, "LEVEL", "exit 1 when a check at or above LEVEL fails: critical (default), warning, info"),
-    Setting("probe_timeout", _positive_seconds, "SECONDS", "deadline of each network probe and API call (default 1)"),
+    Setting("probe_timeout", _positive_seconds, "SECONDS", "deadline of each network probe of the Ray head (default 1)"),
+    Setting("api_timeout", _positive_seconds, "SECONDS", "deadline of each Kubernetes API request (default 5)"),
     Setting("handshake_timeout", _positive_seconds, "SECONDS",
             "hard deadline of the Ray Client handshake subprocess (default 15)"),
     Setting("deep_timeout", _positive_seconds, "SECONDS",

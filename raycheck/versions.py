@@ -64,7 +64,8 @@ def known_versions(dashboard_body: dict[str, Any] | None, handshake_figures: dic
     cluster_python = handshake_figures.get("cluster_python_version") or cluster_python
     versions["cluster_ray_version"] = cluster_ray or local_ray_version() or "2.49.2"
     versions["cluster_python_version"] = cluster_python or "unknown"
-    py = python_minor(cluster_python or local_python) or "3.11"  # unknown: the client's (a guess the handshake corrects)
+    # the cluster's Python unknown: the client's, a guess the handshake corrects
+    py = python_minor(cluster_python or local_python) or "3.11"
     versions["ray_image"] = f"rayproject/ray:{versions['cluster_ray_version']}-py{py.replace('.', '')}"
     local_tag = (python_minor(local_python) or "3.11").replace(".", "")
     versions["client_python_image"] = f"rayproject/ray:{versions['cluster_ray_version']}-py{local_tag}"

@@ -5,7 +5,7 @@
 
 * ``healthy``: num-gpus = the cards nvidia-smi lists; must pass, one distinct UUID per Ray GPU;
 * ``phantom``: one Ray GPU more than there are cards (a rayStartParams num-gpus above the
-  container's limit); must fail with cause ``phantom``.
+  container's limit); must fail with cause ``phantom-by-hand`` (no cluster state: which group is not known).
 
 Prints one JSON line per case and exits 1 if either is judged wrongly. The test head in ``tests/``
 stands in a scripted ``nvidia-smi`` for the cards; this is where the real one answers.
@@ -90,7 +90,7 @@ def main() -> int:
     phantom = run_case("phantom", len(physical) + 1, physical)
     print(json.dumps(phantom), flush=True)
     right = healthy["ok"] is True and f"{len(physical)} distinct GPU UUIDs" in str(healthy["message"]) \
-        and phantom["ok"] is False and phantom["cause"] == "phantom"
+        and phantom["ok"] is False and phantom["cause"] == "phantom-by-hand"
     print("real GPU check:", "as expected" if right else "WRONG", flush=True)
     return 0 if right else 1
 

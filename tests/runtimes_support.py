@@ -14,6 +14,7 @@ overlap the rest of the suite instead of adding to it:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import subprocess
@@ -90,8 +91,11 @@ class Builds:
         command = ["nice", "-n", "10", sys.executable, "-m", "raycheck", "client-env", "--ray", ray,
                    "--python", python, *rest]
         start = time.monotonic()
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT, cwd=ROOT,
-                              env={**os.environ, "XDG_CACHE_HOME": str(CACHE)})
+        CACHE.mkdir(exist_ok=True)
+        with open(CACHE / "build.lock", "a") as lock:  # parallel test workers build each one once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT, cwd=ROOT,
+                                  env={**os.environ, "XDG_CACHE_HOME": str(CACHE)})
         seconds = time.monotonic() - start
         if proc.returncode != 0:
             self._set(name, Built(error=f"{' '.join(command)}: status {proc.returncode}\n{proc.stdout}\n{proc.stderr}",

@@ -183,11 +183,10 @@ def test_ray_gpus_beyond_the_cards_fail_the_deep_check(run_suite, healthy_target
     gpu_cards(CARDS[:4])
     run = run_suite(healthy_target, "-m", "deep", dns=serve_dns(seed_objects))
     check = assert_problem(run, "gpu.worker-visible", "failed", "critical", "GPUs the worker containers do not have")
-    assert check["cause"] == "phantom"
+    assert check["cause"] == "phantom-by-hand"  # no cluster state: which group is not known
     assert "4 of them name a GPU the container does not have" in check["message"], check
     assert "(4, first " in check["remediation"]["title"], check["remediation"]
-    commands = [step["command"] for step in check["remediation"]["steps"]]
-    assert "/spec/workerGroupSpecs/0/rayStartParams/num-gpus" in commands[1], commands
+    assert not any("kubectl patch" in (step["command"] or "") for step in check["remediation"]["steps"])
 
 
 def test_deep_check_is_opt_in(run_suite, healthy_target, seed_objects, serve_dns):
@@ -227,7 +226,8 @@ def test_gpus_held_by_another_job_fail_the_deep_check(run_suite, healthy_target,
     taken = subprocess.run([sys.executable, str(hog), address, "take"], capture_output=True, text=True, timeout=120)
     assert "holding" in taken.stdout, taken.stderr[-2000:]
     try:
-        run = run_suite(healthy_target, "-m", "deep", "--deep-timeout=8", dns=serve_dns(seed_objects))
+        # the tasks wait deadline - 5 s for a GPU: 12 s leaves ray.init its seconds on a loaded machine
+        run = run_suite(healthy_target, "-m", "deep", "--deep-timeout=12", dns=serve_dns(seed_objects))
     finally:
         subprocess.run([sys.executable, str(hog), address, "release"], capture_output=True, timeout=120)
     check = assert_problem(run, "gpu.worker-visible", "failed", "critical", "did not complete")

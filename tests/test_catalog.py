@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import json
 import re
@@ -188,6 +189,7 @@ def test_every_command_is_valid_shell_and_kubectl(commands_context):
     kubectl command uses only flags the pinned kubectl knows; its -p is JSON or YAML (a JSON patch a
     list) and its here-documents are Kubernetes objects, wherever no figure stands in them."""
     helps: dict[tuple[str, ...], set[str]] = {}
+    objects: list[tuple[str, dict]] = []  # here-document objects, each given to kubectl below
     for where, command in rendered_commands(commands_context):
         syntax = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True, timeout=30)
         assert syntax.returncode == 0, f"{where}: {syntax.stderr}\n{command}"
@@ -202,7 +204,9 @@ def test_every_command_is_valid_shell_and_kubectl(commands_context):
                 verb = tuple(call.verb.split(" "))
                 if verb[0] in ("top", "auth", "config", "rollout", "set") and call.positionals:
                     verb = (verb[0], call.positionals[0])  # a command group: its subcommand has the flags
-                known = helps.setdefault(verb, kubectl_flags(verb))
+                if verb not in helps:  # one `kubectl <verb> --help` per verb
+                    helps[verb] = kubectl_flags(verb)
+                known = helps[verb]
                 argv = cmd.argv[:cmd.argv.index("--")] if "--" in cmd.argv else cmd.argv
                 words = [w for w in argv if w.startswith("-") and w != "-"]
                 for word in words:
@@ -216,10 +220,17 @@ def test_every_command_is_valid_shell_and_kubectl(commands_context):
                 if cmd.heredoc is not None and "fig-" not in cmd.heredoc:
                     for doc in yaml.safe_load_all(cmd.heredoc):
                         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"], f"{where}: {doc}"
-                        local = subprocess.run([str(KUBECTL), "label", "--local", "-f", "-", "raycheck-check=1",
-                                                "-o", "json"], input=yaml.safe_dump(doc), capture_output=True,
-                                               text=True, timeout=60)
-                        assert local.returncode == 0, f"{where}: kubectl does not take it: {local.stderr}"
+                        objects.append((where, doc))
+
+    def kubectl_takes(item: tuple[str, dict]) -> str | None:
+        where, doc = item
+        local = subprocess.run([str(KUBECTL), "label", "--local", "-f", "-", "raycheck-check=1", "-o", "json"],
+                               input=yaml.safe_dump(doc), capture_output=True, text=True, timeout=60)
+        return None if local.returncode == 0 else f"{where}: kubectl does not take it: {local.stderr}"
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # a kubectl process each: mostly its start
+        refused = [r for r in pool.map(kubectl_takes, objects) if r]
+    assert not refused, refused
 
 
 def test_kubectl_create_commands_make_what_raycheck_applies(commands_context, discovery_server, tmp_path):

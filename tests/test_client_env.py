@@ -18,7 +18,8 @@ from raycheck.probes.tcp import TlsSettings, name_in_sans
 from raycheck.ray_token import find_token
 from raycheck.redact import redact_text
 from raycheck.runtimes import (
-    MARKER, Runtime, RuntimeUnavailable, build_command, cache_root, cached, choose, describe_interpreter, find_python, own,
+    MARKER, Runtime, RuntimeUnavailable, build_command, cache_root, cached, choose, describe_interpreter,
+    find_python, own,
 )
 from raycheck.versions import default_python, image_python
 
@@ -178,7 +179,8 @@ def test_the_token_overlay_mounts_the_secret_and_names_it():
 
 def test_the_image_carries_the_runtime_the_cronjobs_target_names():
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
-    for arg in ("ARG RAY_VERSION=2.49.2", "ARG CLUSTER_PYTHON=3.11", "ARG PYTHON_VERSION=3.11", "ARG UV_VERSION=0.13.9"):
+    for arg in ("ARG RAY_VERSION=2.49.2", "ARG CLUSTER_PYTHON=3.11", "ARG PYTHON_VERSION=3.11",
+                "ARG UV_VERSION=0.13.9"):
         assert arg in dockerfile
     assert 'raycheck client-env --ray "$RAY_VERSION" --python "$CLUSTER_PYTHON" --into /opt/ray-client' in dockerfile
     assert "COPY --from=build /opt/ray-client /opt/ray-client" in dockerfile

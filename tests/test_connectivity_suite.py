@@ -92,6 +92,28 @@ def test_srv_without_client_port_name_fails_as_warning(run_suite, healthy_target
     check = assert_problem(run, "dns.client-srv", "failed", "warning", "no port named 'client'")
     assert "_client._tcp.ray-gpu-head-svc.ray.svc.cluster.local" in check["message"]
     assert run.check("port.client")["outcome"] == "passed"
+    assert check["cause"] == "nxdomain-by-hand"  # no cluster state: raycheck does not guess the container
+
+
+def test_srv_missing_names_the_ray_container_to_patch(run_suite, healthy_target, seed_objects, serve_dns, write_dump):
+    """The head container declares the client port as 'ray-client', behind the autoscaler sidecar: the
+    patch renames that port of the Ray container (index 1), not containers/0."""
+    objects = copy.deepcopy(seed_objects)
+    for port in service(objects, *HEAD)["spec"]["ports"]:
+        if port["name"] == "client":
+            port["name"] = "ray-client"
+    head = next(o for o in objects if o["kind"] == "RayCluster")["spec"]["headGroupSpec"]["template"]["spec"]
+    head["containers"].insert(0, {"name": "autoscaler", "image": "rayproject/ray:2.49.2"})
+    client_port = int(healthy_target["ray"]["address"].rsplit(":", 1)[1])
+    for port in head["containers"][1]["ports"]:
+        if port["name"] == "client":  # declared unnamed-as-client on the port the agents dial
+            port.update(name="ray-client", containerPort=client_port)
+            index = head["containers"][1]["ports"].index(port)
+    run = run_suite(healthy_target, "-m", "dns", f"--cluster-dump={write_dump(objects)}", dns=serve_dns(objects))
+    check = run.check("dns.client-srv")
+    assert check["cause"] == "nxdomain", check
+    patch = check["remediation"]["steps"][1]["command"]
+    assert f'"path":"/spec/headGroupSpec/template/spec/containers/1/ports/{index}/name","value":"client"' in patch
 
 
 def test_warning_gate_fails_on_a_warning(run_suite, healthy_target, seed_objects, serve_dns):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,19 @@ from tests.test_deploy import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "fixtures" / "scenarios" / "seed"
-TARGET = ROOT / "deploy" / "cronjob" / "target.yaml"  # the seed's names, as the CronJob ships
+SHIPPED = ROOT / "deploy" / "cronjob" / "target.yaml"  # the seed's names, as the CronJob ships
+
+
+def _on_this_host(shipped: Path) -> Path:
+    """The shipped target without what only the image has (its client runtime, raycheck.ray_python)."""
+    target = yaml.safe_load(shipped.read_text())
+    target.get("raycheck", {}).pop("ray_python", None)
+    written = Path(tempfile.mkdtemp(prefix="raycheck-target-")) / "target.yaml"
+    written.write_text(yaml.safe_dump(target, sort_keys=False))
+    return written
+
+
+TARGET = _on_this_host(SHIPPED)
 
 FAKE_KUBECTL = """#!{python}
 import os, sys, yaml
@@ -161,7 +174,8 @@ def test_without_the_checkers_rbac_every_offline_check_reports_its_403(api_serve
 
 def test_the_cronjob_as_applied_in_kind_is_the_shipped_one_with_the_e2e_image_and_target(tmp_path):
     rendered = render("deploy/cronjob")
-    target = kind_target(yaml.safe_load(TARGET.read_text()))
+    target = kind_target(yaml.safe_load(SHIPPED.read_text()))
+    target["raycheck"].pop("ray_python")  # the image's path: checked below on this host
     applied = for_kind(rendered, "raycheck:e2e", target)
     changed = [(a["kind"], a["metadata"]["name"]) for a, r in zip(applied, rendered) if a != r]
     assert changed == [("ConfigMap", next(o for o in rendered if o["kind"] == "ConfigMap")["metadata"]["name"]),
@@ -175,7 +189,8 @@ def test_the_cronjob_as_applied_in_kind_is_the_shipped_one_with_the_e2e_image_an
     assert parsed.service_account == "workspace-runner-sa" and parsed.client_namespace == "swe-ai-fleet"
     bindings = checker_bindings(rendered)
     assert sorted((b["kind"], b["metadata"]["name"]) for b in bindings) == [
-        ("ClusterRoleBinding", "raycheck-cluster-read"), ("RoleBinding", "raycheck-ray-read")]
+        ("ClusterRoleBinding", "raycheck-cluster-read"), ("RoleBinding", "raycheck-client-read"),
+        ("RoleBinding", "raycheck-ray-read")]
 
 
 def test_the_report_is_the_last_json_line_of_a_log():

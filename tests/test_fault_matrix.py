@@ -179,6 +179,25 @@ def _silent_client_port(bench: Bench) -> Setup:
     return Setup(target, ("-m", "connectivity", "--probe-timeout=1"), dns)
 
 
+def _dropped_by_a_network_policy(bench: Bench) -> Setup:
+    """The port drops the agents (a silent port stands in for the dropped SYNs), and the cluster state
+    holds the NetworkPolicy that explains it: KubeRay's DenyAll on the head."""
+    setup = _silent_client_port(bench)
+    deny_all_head = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                     "metadata": {"name": "ray-gpu-head", "namespace": "ray"},
+                     "spec": {"podSelector": {"matchLabels": {"ray.io/cluster": "ray-gpu", "ray.io/node-type": "head"}},
+                              "policyTypes": ["Ingress"],
+                              "ingress": [{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "ray-gpu"}}}]}]}}
+    dump = write_snapshot(bench.tmp_path / "state", bench.fixture("seed_state") + [deny_all_head])
+    return Setup(setup.target, (*setup.args, f"--cluster-dump={dump}"), setup.dns)
+
+
+def _more_netpol(run: SuiteRun, bench: Bench) -> None:
+    check = run.check("port.client")
+    assert check["cause"] == "netpol-ingress" and "NetworkPolicy ray-gpu-head in ray" in check["message"], check
+    assert "kind: NetworkPolicy" in check["remediation"]["steps"][0]["command"]
+
+
 def _more_silent(run: SuiteRun, bench: Bench) -> None:
     assert "sent nothing within 1 s" in run.check("port.client")["message"]
     assert blocked_by(run, "ray.client-handshake") == "port.client"
@@ -474,6 +493,9 @@ ROWS = [
     Row("client-port-silent", "the client port accepts and never speaks", _silent_client_port,
         {"port.client": "failed", "ray.client-handshake": "blocked"},
         {"port.client": ("critical", "does not speak gRPC")}, 1, 30, more=_more_silent),
+    Row("client-port-dropped-by-netpol", "the client port drops connections; the dump holds KubeRay's DenyAll policy",
+        _dropped_by_a_network_policy, {"port.client": "failed", "ray.client-handshake": "blocked"},
+        {"port.client": ("critical", "does not admit the agents to the head")}, 1, 30, more=_more_netpol),
     Row("client-port-refused", "nothing listens on the client port", _refused_client_port,
         {"port.client": "failed", "ray.client-handshake": "blocked"},
         {"port.client": ("critical", "Connection refused")}, 1, 30, more=_more_refused),
@@ -551,14 +573,14 @@ ROWS = [
         lambda b: Setup(TARGET, b.live(pods=Fault(reset=True))), POD_READERS,
         {"k8s.raycluster-ready": ("critical", "cannot reach the API server")}, 1, 30, baseline="seed"),
     Row("api-stall", "pod lists answer after 4 s, past the 1 s _request_timeout",
-        lambda b: Setup(TARGET, (*b.live(pods=Fault(delay=4)), "--probe-timeout=1")), POD_READERS,
-        {"k8s.raycluster-ready": ("critical", "did not answer within the probe timeout")}, 1, 45, baseline="seed"),
+        lambda b: Setup(TARGET, (*b.live(pods=Fault(delay=4)), "--api-timeout=1")), POD_READERS,
+        {"k8s.raycluster-ready": ("critical", "did not answer within the API timeout")}, 1, 45, baseline="seed"),
     Row("api-refused", "the kubeconfig's server refuses connections", _api_refused, API_ERROR,
         {"k8s.raycluster-ready": ("critical", "Nothing answers at the API server's address")}, 1, 30,
         baseline="seed"),
     Row("api-down-every-request-stalls", "every request answers after 5 s, past the 1 s _request_timeout",
-        lambda b: Setup(TARGET, (*b.live(**{"*": Fault(delay=5)}), "--probe-timeout=1")), API_ERROR,
-        {"k8s.raycluster-ready": ("critical", "did not answer within the probe timeout")}, 1, 30, baseline="seed",
+        lambda b: Setup(TARGET, (*b.live(**{"*": Fault(delay=5)}), "--api-timeout=1")), API_ERROR,
+        {"k8s.raycluster-ready": ("critical", "did not answer within the API timeout")}, 1, 30, baseline="seed",
         more=_more_asked_twice),
     Row("api-tls-unknown-ca", "HTTPS with a certificate the kubeconfig's CA did not sign", _tls_unknown_ca,
         API_ERROR, {"k8s.raycluster-ready": ("critical", "TLS to the API server failed")}, 1, 30, baseline="seed",

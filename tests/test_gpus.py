@@ -30,7 +30,7 @@ def test_time_sliced_card_serving_two_workers_fails():
 
 def test_ray_gpu_with_no_card_behind_it_fails():
     result = worker_visible(probe([task("w1", "0", ["GPU-aaa"]), task("w1", "1", ["GPU-aaa"])]), 2)
-    assert (result.ok, result.cause) == (False, "phantom")
+    assert (result.ok, result.cause) == (False, "phantom-by-hand")  # no cluster state: which group is not known
     assert "1 of them name a GPU the container does not have: w1#1 (nvidia-smi lists 1)" in result.message
     assert result.figures == {"phantom": "w1#1", "phantom_count": "1"}
 
@@ -54,3 +54,29 @@ def test_failed_probe_fails():
 def test_tasks_that_never_ran_fail():
     result = worker_visible(Observation(True, "connected", data={"gpu_error": "GetTimeoutError after 3 s: x"}), 8)
     assert (result.ok, result.cause) == (False, "tasks-failed") and "did not finish" in result.message
+
+
+def test_a_phantom_gpu_names_the_group_the_spec_shows(seed_state):
+    """With the RayCluster in the state, the deep check's phantom names the group whose num-gpus
+    exceeds its cards (here the second), with gpu.ray-gpus-backed's patch for exactly it."""
+    import copy
+
+    from raycheck.cluster.coverage import Coverage
+    from raycheck.cluster.source import MemorySource
+    from raycheck.cluster.view import ClusterView
+    from raycheck.config import parse_target
+
+    state = copy.deepcopy(seed_state)
+    spec = next(o for o in state if o["kind"] == "RayCluster")["spec"]
+    cpu = copy.deepcopy(spec["workerGroupSpecs"][0])
+    cpu.update(groupName="cpu-workers", rayStartParams={})
+    cpu["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1", "memory": "1Gi"}}
+    spec["workerGroupSpecs"].insert(0, cpu)
+    spec["workerGroupSpecs"][1]["rayStartParams"]["num-gpus"] = "2"
+    target, _ = parse_target({"ray": {"address": "ray://ray-gpu-head-svc.ray.svc.cluster.local:10001"}}, {}, "t.yaml")
+    view = ClusterView(MemorySource(state, coverage=Coverage.complete()), target)
+    result = worker_visible(probe([task("w1", "0", ["GPU-aaa"]), task("w1", "1", ["GPU-aaa"])]), 2, view)
+    assert (result.ok, result.cause) == (False, "phantom")
+    assert "the spec says why: group gpu-workers: rayStartParams num-gpus 2" in result.message
+    assert '"path":"/spec/workerGroupSpecs/1/rayStartParams/num-gpus"' in result.figures["gpu_patch"]
+    assert result.figures["phantom_selector"] == "gpu-workers"

@@ -47,14 +47,16 @@ def test_dashboard_version_and_failures(ray_head):
 
 
 def _children_alive() -> list[str]:
+    """Handshake children of this process, or orphaned to init (not another test process's)."""
     alive = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
-            except OSError:
+                ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            if ray_client.CHILD_SCRIPT.name in cmdline:
+            if ray_client.CHILD_SCRIPT.name in cmdline and ppid in (os.getpid(), 1):
                 alive.append(pid)
     return alive
 

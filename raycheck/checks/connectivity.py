@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from raycheck.cluster.view import ClusterView
-from raycheck.checks.k8s import head_service_state
+from raycheck.checks.k8s import client_path, declare_client_port, head_service_state
+from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.source import ClusterReadError
+from raycheck.model.patches import as_json
 from raycheck.observation import Observation, ms
 from raycheck.probes import AUTH_STATUSES, Probes
 from raycheck.runtimes import Runtime, build_command
-from raycheck.versions import python_minor
+from raycheck.versions import default_python, python_minor
 from raycheck.probes.dns import ResolvConf, describe_failure, walk_search_path
 
 
@@ -36,12 +39,22 @@ def head_service(probes: Probes, view: ClusterView | None = None) -> Observation
     return Observation(False, message, cause=cause, elapsed_s=lookup.elapsed_s)
 
 
-def client_srv(probes: Probes) -> Observation:
+def client_srv(probes: Probes, view: ClusterView | None = None) -> Observation:
+    """The SRV record of the client port exists (cluster DNS publishes named ports only); where it does
+    not and the state holds the RayCluster, the patch that declares the port by name."""
     target = probes.target
     name = f"_client._tcp.{target.head_fqdn}"
     lookup = probes.dns.query(name, "SRV")
     if not lookup.ok:
-        return Observation(False, describe_failure(lookup, probes.dns.via), cause=probes.unresolvable_cause(lookup))
+        cause = probes.unresolvable_cause(lookup)
+        figures = {}
+        cluster = view.raycluster_if_known() if view is not None and cause == "nxdomain" else None
+        if cluster is not None:
+            ops = declare_client_port(cluster, target.client_port)
+            cause, figures = ("nxdomain" if ops else "nxdomain-stale"), {"client_port_patch": as_json(ops)}
+        elif cause == "nxdomain":
+            cause = "nxdomain-by-hand"
+        return Observation(False, describe_failure(lookup, probes.dns.via), cause=cause, figures=figures)
     ports = sorted({int(record.split()[0]) for record in lookup.records})
     if target.client_port in ports:
         return Observation(True, f"{name} SRV names port {target.client_port} "
@@ -105,8 +118,20 @@ def search_path(probes: Probes) -> Observation | None:
     return Observation(True, f"{cost}; within the threshold of {target.dns_search_lookups}")
 
 
-def client(probes: Probes) -> Observation:
-    return _named(probes, probes.client_greeting)
+def client(probes: Probes, view: ClusterView | None = None) -> Observation:
+    """The client port answers gRPC; when it drops connections and the cluster state shows a
+    NetworkPolicy that keeps the agents from it, that policy is the cause (``netpol``)."""
+    observed = _named(probes, probes.client_greeting)
+    if observed.ok or observed.cause not in ("timeout", "silent") or view is None:
+        return observed
+    try:
+        path = client_path(view)
+    except (NotCovered, ClusterReadError):  # the state cannot tell: the probe's own diagnosis stands
+        return observed
+    if path.ok or "client" not in path.figures.get("blocked_ports", "").split(","):
+        return observed
+    return Observation(False, f"{observed.message}; the cluster state shows why: {path.message}",
+                       cause=f"netpol-{path.cause}", figures=path.figures, elapsed_s=observed.elapsed_s)
 
 
 def dashboard(probes: Probes) -> Observation:
@@ -214,7 +239,7 @@ def version_match(probes: Probes, view: ClusterView | None = None) -> Observatio
 def _no_runtime(probes: Probes, ray: str, python: str | None, where: str, figures: dict[str, str]) -> Observation:
     """No runtime has the cluster's versions: the one command that builds it, and why it is needed."""
     closest: Runtime = probes.pick_runtime(ray, None) or probes.runtimes[0]
-    minor = python or closest.minor
+    minor = python or (closest.minor if closest.ray_version else default_python(ray))
     command = build_command(ray, minor)
     figures.update(client_env_command=command, local_ray_version=str(closest.ray_version),
                    local_python_version=closest.python_version)

@@ -6,6 +6,7 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.source import ClusterReadError
 from raycheck.cluster.view import ClusterView
 from raycheck.model.capacity import GPU, SHARED_GPU, Vector, other_gpu_resource
 from raycheck.model.footprint import Footprint
@@ -256,8 +257,9 @@ def ray_total(resources: dict[str, Any], expected: int | None, cluster: dict[str
     return Observation(True, message)
 
 
-def worker_visible(obs: Observation, count: int) -> Observation:
-    """Judge the deep probe: every task got a GPU, and no two Ray GPUs are one physical card."""
+def worker_visible(obs: Observation, count: int, view: ClusterView | None = None) -> Observation:
+    """Judge the deep probe: every task got a GPU, and no two Ray GPUs are one physical card. A Ray
+    GPU with no card behind it is fixed in the RayCluster's spec, where the state shows which group."""
     if not obs.ok:
         cause = obs.cause if obs.cause in ("head-gone", "server-init") else "tasks-failed"
         return Observation(False, f"the GPU tasks did not complete: {obs.message}", cause=cause, figures=obs.figures)
@@ -286,9 +288,13 @@ def worker_visible(obs: Observation, count: int) -> Observation:
            f"(CUDA_VISIBLE_DEVICES {', '.join(sorted({t['cuda_visible_devices'] for t in tasks}))})"
     if phantom:
         named = ", ".join(f"{where} (nvidia-smi lists {n})" for where, n in zip(phantom[:4], listed))
+        spec = _spec_phantom(view)
         return Observation(False, f"{seen}, but {len(phantom)} of them name a GPU the container does not have: "
-                           f"{named}{' ...' if len(phantom) > 4 else ''}", cause="phantom",
-                           figures={"phantom": phantom[0], "phantom_count": str(len(phantom))})
+                           f"{named}{' ...' if len(phantom) > 4 else ''}" + (f"; the spec says why: {spec.message}"
+                                                                          if spec else ""),
+                           cause="phantom" if spec else "phantom-by-hand",
+                           figures={"phantom": phantom[0], "phantom_count": str(len(phantom)),
+                                    **(spec.figures if spec else {})})
     shared = {u: where for u, where in physical.items() if len(where) > 1}
     if shared:
         detail = "; ".join(f"{u[:16]}... serves {', '.join(w)}" for u, w in list(shared.items())[:3])
@@ -296,6 +302,18 @@ def worker_visible(obs: Observation, count: int) -> Observation:
                            cause="shared")
     identity = f"{len(physical)} distinct GPU UUIDs" if physical else "no nvidia-smi: physical identity not read"
     return Observation(True, f"{seen}; {identity}")
+
+
+def _spec_phantom(view: ClusterView | None) -> Observation | None:
+    """gpu.ray-gpus-backed's finding, where the cluster state holds the RayCluster: the groups whose
+    num-gpus exceeds their GPUs, and the patch."""
+    if view is None:
+        return None
+    try:
+        spec = ray_gpus_backed(view)
+    except (NotCovered, ClusterReadError):
+        return None
+    return spec if spec.cause == "phantom" else None
 
 
 def physical_card(gpu_id: str, uuids: list[str] | None) -> str | None:

@@ -247,14 +247,14 @@ def client_path(view: ClusterView) -> Observation:
     head, dns, clients = _head_endpoint(view), _dns_endpoint(view), _client_endpoints(view)
     head_ports = {"client": _pod_port(head, "client", target.client_port),
                   "dashboard": _pod_port(head, "dashboard", target.dashboard_port)}
-    paths = [(f"{head} {head_ports['client']}/TCP (client)", head, head_ports["client"], "TCP"),
-             (f"{head} {head_ports['dashboard']}/TCP (dashboard)", head, head_ports["dashboard"], "TCP"),
-             (f"DNS {dns} 53/UDP", dns, 53, "UDP"), (f"DNS {dns} 53/TCP", dns, 53, "TCP")]
+    paths = [(f"{head} {head_ports['client']}/TCP (client)", head, head_ports["client"], "TCP", "client"),
+             (f"{head} {head_ports['dashboard']}/TCP (dashboard)", head, head_ports["dashboard"], "TCP", "dashboard"),
+             (f"DNS {dns} 53/UDP", dns, 53, "UDP", "dns"), (f"DNS {dns} 53/TCP", dns, 53, "TCP", "dns")]
     denied: dict[str, list[str]] = {}
-    unknown, admitted, blocking = [], [], set()
+    unknown, admitted, blocking, blocked_ports = [], [], set(), set()
     blocked_sides: set[str] = set()
     for client in clients:
-        for what, destination, port, protocol in paths:
+        for what, destination, port, protocol, label in paths:
             out = rules.egress(client, destination, port, protocol)
             into = rules.ingress(destination, client, port, protocol) \
                 if destination is head or dns_ingress_read is not None else Verdict(True, ())
@@ -263,6 +263,7 @@ def client_path(view: ClusterView) -> Observation:
                 if verdict.allowed is False:
                     blocked_sides.add(side if side == "egress" or destination is head else "dns-ingress")
                     blocking.update(f"{where}/{name}" for name in verdict.deciding)
+                    blocked_ports.add(label)
                     denied.setdefault(f"{side} of {client} is denied by NetworkPolicy {', '.join(verdict.deciding)} "
                                       f"in {where} (no {side} rule admits it) to", []).append(what)
                 elif verdict.allowed is None:
@@ -274,7 +275,7 @@ def client_path(view: ClusterView) -> Observation:
         figures = {"client_labels": flow(common), "client_labels_arg": ",".join(f"{k}={v}" for k, v in sorted(common.items()))
                    or "app=raycheck-probe", "head_client_port": str(head_ports["client"]),
                    "head_dashboard_port": str(head_ports["dashboard"]), "dns_labels": flow(dict(dns.labels or KUBE_DNS)),
-                   "blocking": ", ".join(sorted(blocking))}
+                   "blocking": ", ".join(sorted(blocking)), "blocked_ports": ",".join(sorted(blocked_ports))}
         sides = blocked_sides - {"dns-ingress"}
         cause = "both" if len(sides) == 2 else sides.pop() if sides else "dns-ingress"
         return Observation(False, "; ".join(f"{why}: {', '.join(what)}" for why, what in denied.items()),

@@ -69,7 +69,7 @@ class ClusterInputs:
         if self.live_configured:
             from raycheck.cluster.live import LiveSource
 
-            return LiveSource.connect(self.settings.kubeconfig, self.settings.context, self.settings.probe_timeout)
+            return LiveSource.connect(self.settings.kubeconfig, self.settings.context, self.settings.api_timeout)
         return MemorySource([], name="no cluster state") if self.manifests is not None else None
 
     def overlay(self, base: Source | None) -> Source | None:

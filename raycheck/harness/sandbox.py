@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fcntl
 import os
 import shutil
 import signal
@@ -58,6 +59,9 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+START_LOCK = Path(tempfile.gettempdir()) / "raycheck-head-start.lock"
 
 
 def pick_port(candidates: Iterable[int], taken: set[int] | None = None) -> int:
@@ -122,20 +126,27 @@ class RayHead:
 
     def start(self, ready_within: float = 120.0) -> "RayHead":
         env = {**os.environ, **HEAD_ENV, **self.env}
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
-        log.close()
         deadline = time.monotonic() + ready_within
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ray start exited with status {self.proc.returncode}:\n{self.log_tail()}")
-            if self.ready():
-                break
-            time.sleep(0.25)
-        else:
-            self.stop()
-            raise RuntimeError(f"the Ray head was not ready within {ready_within:g} s:\n{self.log_tail()}")
+        # Heads started at once (two sandboxes, parallel test workers) would pick the same free
+        # ports: one starts at a time, from picking its ports until it listens on them.
+        with open(START_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not all(port_is_free(p) for p in (self.ports.client, self.ports.dashboard, self.ports.gcs,
+                                                 self.ports.agent)):
+                self.ports = HeadPorts.pick()
+            log = open(self.log_path, "wb")
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            log.close()
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"ray start exited with status {self.proc.returncode}:\n{self.log_tail()}")
+                if self.ready():
+                    break
+                time.sleep(0.25)
+            else:
+                self.stop()
+                raise RuntimeError(f"the Ray head was not ready within {ready_within:g} s:\n{self.log_tail()}")
         # The first client of a fresh head waits for the proxier to start its server: serve one
         # here (twice at most, should the fork race of HEAD_ENV's note strike anyway), so the
         # head is ready for clients when this returns.

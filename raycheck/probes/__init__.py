@@ -176,9 +176,10 @@ class Probes:
                                "require token authentication", figures=off)
         if obs.ok:
             bare, _ = http.get(f"http://{self._host()}:{self.target.dashboard_port}/api/version", self.timeout)
-            if bare.figures.get("http_status") in AUTH_STATUSES:
-                return Observation(True, f"the cluster requires token authentication (HTTP {bare.figures['http_status']} "
-                                   f"without a token) and accepts raycheck's, from {token.source}", figures=figures)
+            without = bare.figures.get("http_status")
+            if without in AUTH_STATUSES:
+                return Observation(True, f"the cluster requires token authentication (HTTP {without} without a "
+                                   f"token) and accepts raycheck's, from {token.source}", figures=figures)
             return Observation(True, f"the cluster does not require token authentication (raycheck's token, from "
                                f"{token.source}, is not needed)", figures=off)
         if status not in AUTH_STATUSES:

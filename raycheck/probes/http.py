@@ -55,7 +55,8 @@ def _first_line(exc: urllib.error.HTTPError) -> str:
     return (text.strip().splitlines() or [""])[0][:200]
 
 
-def get_json(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[Observation, dict[str, Any] | None]:
+def get_json(url: str, timeout: float,
+             headers: dict[str, str] | None = None) -> tuple[Observation, dict[str, Any] | None]:
     """GET a JSON object; a body that is not one is a ``not-json`` failure."""
     obs, body = get(url, timeout, headers)
     if not obs.ok:

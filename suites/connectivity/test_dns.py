@@ -20,8 +20,8 @@ def test_head_service_resolves(named_target, probes, cluster_if_any, verdict):
 
 
 @pytest.mark.check("dns.client-srv", severity="warning", requires=["dns.head-service"])
-def test_client_srv_names_the_client_port(named_target, probes, verdict):
-    verdict(connectivity.client_srv(probes))
+def test_client_srv_names_the_client_port(named_target, probes, cluster_if_any, verdict):
+    verdict(connectivity.client_srv(probes, cluster_if_any))
 
 
 @pytest.mark.check("dns.dashboard-alias", severity="warning")

@@ -8,8 +8,8 @@ pytestmark = [pytest.mark.connectivity, pytest.mark.port, pytest.mark.network]
 
 
 @pytest.mark.check("port.client", severity="critical", requires=["dns.head-service"])
-def test_client_port_answers_grpc(probes, verdict):
-    verdict(connectivity.client(probes))
+def test_client_port_answers_grpc(probes, cluster_if_any, verdict):
+    verdict(connectivity.client(probes, cluster_if_any))
 
 
 @pytest.mark.check("port.dashboard", severity="warning", requires=["dns.head-service"])

@@ -43,10 +43,10 @@ def test_ray_sees_the_expected_gpus(target, probes, cluster_if_any, verdict):
 @pytest.mark.check("gpu.worker-visible", severity="critical", requires=["ray.client-handshake"])
 @pytest.mark.network
 @pytest.mark.deep
-def test_gpu_tasks_see_a_gpu(probes, settings, verdict):
+def test_gpu_tasks_see_a_gpu(probes, settings, cluster_if_any, verdict):
     """Opt-in (-m deep): runs one num_gpus=1 task per GPU on the cluster."""
     count = int((probes.handshake.data.get("resources") or {}).get("GPU", 0))
     if count == 0:
         pytest.skip("Ray reports no GPUs: nothing to run a GPU task on (see gpu.ray-total)")
     observation = probes.gpu_tasks(min(count, 64), settings.deep_timeout)
-    verdict(gpu.worker_visible(observation, min(count, 64)))
+    verdict(gpu.worker_visible(observation, min(count, 64), cluster_if_any))
