@@ -11,7 +11,7 @@ from raycheck.cluster.overlay import OverlaySource
 from raycheck.model.kuberay import INT32_MAX, desired_workers
 from raycheck.cluster.source import Query
 from raycheck.model.footprint import Footprint
-from raycheck.model.patches import as_json, cap, scale
+from raycheck.model.raycluster_patch import as_json, cap, scale
 from raycheck.observation import Observation
 
 

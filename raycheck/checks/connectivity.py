@@ -13,7 +13,7 @@ from raycheck.cluster.view import ClusterView
 from raycheck.checks.k8s import client_path, declare_client_port, head_service_state
 from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.source import ClusterReadError
-from raycheck.model.patches import as_json
+from raycheck.model.raycluster_patch import as_json
 from raycheck.observation import Observation, ms
 from raycheck.probes import AUTH_STATUSES, Probes
 from raycheck.runtimes import Runtime, build_command

@@ -11,7 +11,7 @@ from raycheck.cluster.view import ClusterView
 from raycheck.model.capacity import GPU, SHARED_GPU, Vector, other_gpu_resource
 from raycheck.model.footprint import Footprint
 from raycheck.model.kuberay import desired_workers, ray_container
-from raycheck.model.patches import HEAD_GROUP, as_json, container_at, group_path, guard, pointer, scale, set_field
+from raycheck.model.raycluster_patch import HEAD_GROUP, as_json, container_at, group_path, guard, pointer, scale, set_field
 from raycheck.observation import Observation
 
 DEVICE_PLUGIN_MARK = "nvidia-device-plugin"

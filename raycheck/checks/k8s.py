@@ -8,7 +8,7 @@ from raycheck.model.kuberay import (
     desired_workers, expand_raycluster, head_service_name, pod_ready, pod_trouble, ray_container,
 )
 from raycheck.model.netpol import Endpoint, PolicySet, Verdict, asks_namespace_labels, container_ports, flow
-from raycheck.model.patches import HEAD_GROUP, append, as_json, container_at, scale, set_field
+from raycheck.model.raycluster_patch import HEAD_GROUP, append, as_json, container_at, scale, set_field
 from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.source import ClusterReadError, Object
 from raycheck.cluster.view import ClusterView

@@ -10,7 +10,7 @@ from raycheck.model.capacity import (
 )
 from raycheck.model.footprint import Footprint
 from raycheck.model.kuberay import desired_workers, ray_container, shm_volume
-from raycheck.model.patches import append, as_json, container_at, group_spec, guard, scale, set_field
+from raycheck.model.raycluster_patch import append, as_json, container_at, group_spec, guard, scale, set_field
 from raycheck.observation import Observation
 
 OBJECT_STORE_FRACTION = Decimal("0.3")

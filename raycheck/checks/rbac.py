@@ -11,7 +11,7 @@ from raycheck.cluster.coverage import NotCovered
 from raycheck.cluster.source import ClusterReadError
 from raycheck.cluster.view import ClusterView
 from raycheck.config import Permission, Target
-from raycheck.model.patches import as_json
+from raycheck.model.raycluster_patch import as_json
 from raycheck.model.rbac import Access, BindingRef, Grant, ServiceAccountSubject
 from raycheck.observation import Observation
 

@@ -79,6 +79,7 @@ def _verify_as(name: str) -> None:
 
 
 def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0, tls_name: str = "") -> dict[str, Any]:
+    """``task_timeout``: how long this child may take in all, connecting and running the tasks."""
     start = time.monotonic()
     result: dict[str, Any] = {"local_python_version": platform.python_version(), "local_python": sys.executable}
     try:
@@ -102,10 +103,13 @@ def main(address: str, gpu_task_count: int = 0, task_timeout: float = 60.0, tls_
             nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
         )
         if gpu_task_count:
+            # what the connection left of the budget (at least a second): a slow ray.init on a loaded
+            # head must not push the tasks' wait past the parent's deadline
+            wait = max(1.0, task_timeout - (time.monotonic() - start))
             try:
-                result["gpu_tasks"] = gpu_tasks(ray, gpu_task_count, task_timeout)
+                result["gpu_tasks"] = gpu_tasks(ray, gpu_task_count, wait)
             except Exception as exc:  # connected, but the tasks failed: that is the finding
-                result["gpu_error"] = f"{type(exc).__name__} after {task_timeout:g} s: {str(exc)[:300]}"
+                result["gpu_error"] = f"{type(exc).__name__} after {wait:.0f} s: {str(exc)[:300]}"
     except Exception as exc:  # every failure becomes data for the parent
         text = str(exc)  # a head's traceback ends with its reason: keep both ends of a long one
         result.update(ok=False, error_type=type(exc).__name__,
