@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from raycheck.cluster import ClusterInputs
-from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.coverage import NoEvidence
 from raycheck.cluster.source import ClusterReadError
 from raycheck.cluster.view import ClusterView
 from raycheck.config import Target, load_target_file
@@ -278,7 +278,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                              markers=[m.name for m in item.iter_markers() if m.name not in ("check", "parametrize")])
         state.results[item.nodeid] = result
     result.duration_s += report.duration
-    if call.excinfo is not None and isinstance(call.excinfo.value, NotCovered):  # no evidence: neither pass nor fail
+    if call.excinfo is not None and isinstance(call.excinfo.value, NoEvidence):  # no evidence: neither pass nor fail
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value.message}")
     if not _conclude(result, item, call, report):

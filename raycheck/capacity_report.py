@@ -16,6 +16,7 @@ from typing import Any
 
 from raycheck.checks.capacity import group_shape, model_without, place_manifests
 from raycheck.cluster import NO_CLUSTER_STATE, ClusterInputs
+from raycheck.cluster.coverage import NoEvidence
 from raycheck.cluster.source import ClusterReadError, Source
 from raycheck.cluster.view import ClusterView
 from raycheck.config import Target, load_target_file
@@ -114,6 +115,9 @@ def report(target: Target, base: Source, inputs: ClusterInputs, as_json: bool) -
     except ClusterReadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except NoEvidence as exc:  # the tables need what the source does not hold: say what, and how to add it
+        print(f"error: the capacity tables cannot be made: {exc.message}", file=sys.stderr)
+        return USAGE_ERROR
     if as_json:
         print(json.dumps(result, indent=2))
     else:

@@ -282,3 +282,20 @@ def test_limits_over_on_two_nodes_get_one_limit_that_fits_both(run_suite, seed_s
     assert check["cause"] == "overcommit-nodes" and "(and 1 more node)" in check["message"]
     assert len(check["remediation"]["steps"]) == 2 and '"value":"54Gi"' in check["remediation"]["steps"][0]["command"]
     assert check["remediation"]["verification"]["status"] == "verified", check["remediation"]["verification"]
+
+
+def test_autoscale_range_without_max_replicas(run_suite, seed_state, write_dump):
+    """No maxReplicas (the CRD's default 2147483647): with the autoscaler on, the sizes it may reach
+    do not fit and the cap is the fix; with it off the group runs its replicas, and those fit."""
+    state = copy.deepcopy(seed_state)
+    cluster = find(state, "RayCluster", "ray-gpu")
+    del cluster["spec"]["workerGroupSpecs"][0]["maxReplicas"]
+    run = run_suite(TARGET, "-m", "capacity and not network", f"--cluster-dump={write_dump(state)}")
+    check = run.check("capacity.autoscale-range")
+    assert check["outcome"] == "passed" and "every size 1-8 fits" in check["message"], check
+    assert "no autoscaler and no maxReplicas" in check["message"]
+    cluster["spec"]["enableInTreeAutoscaling"] = True
+    run = run_suite(TARGET, "-m", "capacity and not network", f"--cluster-dump={write_dump(state)}")
+    check = assert_problem(run, "capacity.autoscale-range", "failed", "critical", "9 workers do not fit")
+    assert "range 1-2147483647" in check["message"]
+    assert '"path":"/spec/workerGroupSpecs/0/maxReplicas","value":8' in check["remediation"]["steps"][0]["command"]

@@ -226,3 +226,103 @@ def test_state_ready_despite_a_quota_failure_the_event_is_quoted(run_suite, seed
                   "involvedObject": {"kind": "RayCluster", "name": "ray-gpu", "namespace": "ray"}})
     check = k8s_check(run_suite, write_dump, state)
     assert_fails(check, ["no head pod", f"event FailedToCreateHeadPod: {refused}"], ["ResourceQuota in ray"])
+
+
+# ----------------------------------------------------------------------------- a RayCluster not applied yet
+
+
+def _new_cluster(seed_state, declare_ports: bool = True) -> dict[str, Any]:
+    """A RayCluster of the manifests that does not run yet: the seed's spec under another name, small."""
+    manifest = copy.deepcopy(raycluster(seed_state))
+    manifest["metadata"] = {"name": "ray-gpu", "namespace": "ray"}
+    manifest.pop("status", None)
+    group = manifest["spec"]["workerGroupSpecs"][0]
+    group.update(replicas=1, minReplicas=1, maxReplicas=1)
+    if not declare_ports:
+        for container in manifest["spec"]["headGroupSpec"]["template"]["spec"]["containers"]:
+            container.pop("ports", None)
+    return manifest
+
+
+def test_a_raycluster_not_applied_yet_is_judged_by_its_spec_only(run_suite, seed_state, write_dump, tmp_path):
+    """The pods and Service the overlay makes for a RayCluster of the manifests are not scheduled,
+    not ready and never restarted: their state is no evidence (skipped, saying so); their spec is
+    (oom.shm, the head Service's ports). The same cluster running, in the dump, is judged."""
+    import yaml
+
+    file = tmp_path / "raycluster.yaml"
+    file.write_text(yaml.safe_dump(_new_cluster(seed_state)))
+    base = [o for o in seed_state if not (o["metadata"].get("namespace") == "ray" and o["kind"] in
+                                          ("Pod", "RayCluster", "Service", "EndpointSlice"))]
+    run = run_suite(TARGET, "-m", "(k8s or oom or capacity) and not network", f"--cluster-dump={write_dump(base)}",
+                    f"--with-manifests={file}")
+    for check_id in ("k8s.raycluster-ready", "k8s.head-service", "oom.recent-kills", "oom.requests-fit",
+                     "oom.limits-overcommit", "oom.headroom"):
+        check = run.check(check_id)
+        assert check["outcome"] == "skipped", check
+        assert "do not exist yet (what KubeRay would make of a RayCluster of --with-manifests, not applied yet)" \
+            in check["message"], check
+    assert run.check("oom.shm")["outcome"] == "passed"
+    assert run.check("capacity.manifests-fit")["outcome"] == "passed"
+    assert "failed" not in {c["outcome"] for c in run.report["checks"] if c["id"] != "security.ray-exposure"}, repr(run)
+    # the running seed (the same spec, with its pods) is judged: these checks pass or fail, none skips
+    running = run_suite(TARGET, "-m", "(k8s or oom) and not network", f"--cluster-dump={write_dump(seed_state)}")
+    for check_id in ("k8s.raycluster-ready", "k8s.head-service", "oom.recent-kills", "oom.requests-fit"):
+        assert running.check(check_id)["outcome"] in ("passed", "failed"), running.check(check_id)
+
+
+def test_manifests_over_no_cluster_state_fail_nothing(run_suite, seed_state, tmp_path):
+    """--with-manifests alone: what the manifests propose is not the cluster; no check fails."""
+    import yaml
+
+    file = tmp_path / "raycluster.yaml"
+    file.write_text(yaml.safe_dump(_new_cluster(seed_state)))
+    run = run_suite(TARGET, "-m", "not network", f"--with-manifests={file}")
+    outcomes = {c["id"]: c["outcome"] for c in run.report["checks"]}
+    assert "failed" not in outcomes.values() and "error" not in outcomes.values(), repr(run)
+    assert outcomes["oom.shm"] == outcomes["gpu.ray-gpus-backed"] == "passed"
+    assert run.status == 0
+
+
+def test_a_head_that_declares_no_ports_gets_kuberays_default_service_ports(run_suite, seed_state, write_dump):
+    """KubeRay gives the head Service its default ports (client 10001 among them) when the head's Ray
+    container declares none: a Service without the client port is stale, not the spec's doing, and
+    declaring the one port would drop the others."""
+    from raycheck.model.kuberay import expand_raycluster, head_service_ports
+
+    manifest = _new_cluster(seed_state, declare_ports=False)
+    assert head_service_ports(manifest) == {"client": 10001, "dashboard": 8265, "gcs-server": 6379,
+                                             "metrics": 8080, "serve": 8000}
+    service = next(o for o in expand_raycluster(manifest) if o["kind"] == "Service")
+    assert [p["name"] for p in service["spec"]["ports"]] == ["client", "dashboard", "gcs-server", "metrics", "serve"]
+    unnamed = copy.deepcopy(manifest)
+    unnamed["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 10001}]
+    assert head_service_ports(unnamed) == {"10001-port": 10001, "metrics": 8080}
+    # in a dump: the running Service lost its client port, the spec declares none
+    state = copy.deepcopy(seed_state)
+    cluster = raycluster(state)
+    for container in cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"]:
+        container.pop("ports", None)
+    service = by_name(state, "Service", "ray-gpu-head-svc")[0]
+    service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["name"] != "client"]
+    check = k8s_check(run_suite, write_dump, state, "k8s.head-service")
+    assert check["outcome"] == "failed" and check["cause"] == "stale-service", check
+
+
+def test_a_suspended_raycluster(run_suite, seed_state, write_dump):
+    """spec.suspend: true (Kueue, or by hand): KubeRay deletes every pod. The cause is the suspension,
+    not a head that fails; resuming makes KubeRay create pods from nothing, which no copy of the state
+    can show ready."""
+    state = [o for o in copy.deepcopy(seed_state)
+             if not (o["kind"] == "Pod" and o["metadata"]["labels"].get("ray.io/cluster") == "ray-gpu")]
+    cluster = raycluster(state)
+    cluster["spec"]["suspend"] = True
+    cluster["status"] = {"state": "suspended", "desiredWorkerReplicas": 0}
+    check = k8s_check(run_suite, write_dump, state)
+    assert_fails(check, ["is suspended (spec.suspend: true)", "KubeRay: state suspended"])
+    assert check["cause"] == "suspended"
+    steps = check["remediation"]["steps"]
+    assert """--type=merge -p '{"spec":{"suspend":false}}'""" in steps[1]["command"] and steps[1]["danger"]
+    verification = check["remediation"]["verification"]
+    assert verification["status"] == "not verifiable", verification
+    assert "do not exist yet (what KubeRay would make of the remediation's change" in verification["message"]

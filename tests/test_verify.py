@@ -194,6 +194,11 @@ def test_with_the_autoscaler_on_kuberay_leaves_removing_workers_to_it(seed):
         [{"op": "replace", "path": "/spec/workerGroupSpecs/0/replicas", "value": 2}]))))
     assert len(state.list(Query("Pod", "ray", {"ray.io/node-type": "worker"}))) == 8
     assert "to the Ray autoscaler" in notes[0]
+    # below maxReplicas the autoscaler decides; above it, it terminates the workers over the cap
+    notes = reconcile(state, write(state, PATCH.format(json.dumps(
+        [{"op": "replace", "path": "/spec/workerGroupSpecs/0/maxReplicas", "value": 6}]))))
+    assert len(state.list(Query("Pod", "ray", {"ray.io/node-type": "worker"}))) == 6
+    assert "above maxReplicas (6 pods), the Ray autoscaler terminates 2 of the 8 workers" in notes[0]
 
 
 # ----------------------------------------------------------------------------- verification, both ways

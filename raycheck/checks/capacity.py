@@ -58,9 +58,15 @@ def autoscale_range(fp: Footprint) -> Observation:
         hosts = int(group.get("numOfHosts", 1) or 1)
         low = int(group.get("minReplicas", 0) or 0) * hosts
         high_raw = group.get("maxReplicas")
-        high = (int(high_raw) if high_raw is not None else INT32_MAX) * hosts
+        autoscaled = bool((cluster.get("spec") or {}).get("enableInTreeAutoscaling"))
+        if high_raw is None and not autoscaled:
+            # no bound declared and no autoscaler to move it: the group runs its replicas, and the
+            # CRD's default maximum (2147483647) is no size anyone will reach without editing the spec
+            high = desired_workers(group)
+        else:
+            high = (int(high_raw) if high_raw is not None else INT32_MAX) * hosts
         high = max(high, desired_workers(group))
-        nodes = fp.candidate_nodes(needs_gpu=shape.requests[GPU] > 0) or fp.nodes
+        nodes = fp.candidate_nodes(needs_gpu=shape.requests[GPU] > 0) or fp.nodes or fp.all_nodes
         model = model_without(fp, nodes, cluster["metadata"]["name"], group["groupName"])
         fits = max_count(shape, model, limit=high)
         name = group["groupName"]
@@ -73,9 +79,11 @@ def autoscale_range(fp: Footprint) -> Observation:
             return Observation(False, f"group {name}: {fits + 1} workers do not fit (range {low}-{high}); "
                                f"{resource} run{'s' if ' and ' not in resource else ''} out: each worker requests "
                                f"{human(first, shape.requests[first])} {first}, {human(first, free)} free on "
-                               f"{', '.join(sorted(model.nodes))}",
+                               f"{', '.join(sorted(model.nodes)) or 'no node (the cluster state lists none)'}",
                                cause="too-small" if fits >= low else "min-does-not-fit", figures=figures)
-        parts.append(f"group {name}: every size {low}-{high} fits")
+        parts.append(f"group {name}: every size {low}-{high} fits"
+                     + (" (no autoscaler and no maxReplicas: it runs its replicas)" if high_raw is None and not autoscaled
+                        else ""))
     return Observation(True, "; ".join(parts) or "no worker groups")
 
 
@@ -96,7 +104,7 @@ def place_manifests(fp: Footprint) -> tuple[Observation | None, Cluster | None]:
     needs_gpu = any(p.requests[GPU] > 0 for p in new)
     nodes = {**fp.nodes, **(fp.gpu_nodes if needs_gpu else {})}
     if not nodes:
-        nodes = {n["metadata"]["name"]: n for n in fp.view.list("Node")}
+        nodes = fp.all_nodes
     model = Cluster.of([node_shape(n) for n in nodes.values()], [p for n in nodes for p in fp.bound(n)])
     placement = place(new, model)
     placed = model.copy()

@@ -11,7 +11,7 @@ from typing import Any
 
 from raycheck.cluster.view import ClusterView
 from raycheck.checks.k8s import client_path, declare_client_port, head_service_state
-from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.coverage import NoEvidence
 from raycheck.cluster.source import ClusterReadError
 from raycheck.model.raycluster_patch import as_json
 from raycheck.observation import Observation, ms
@@ -126,7 +126,7 @@ def client(probes: Probes, view: ClusterView | None = None) -> Observation:
         return observed
     try:
         path = client_path(view)
-    except (NotCovered, ClusterReadError):  # the state cannot tell: the probe's own diagnosis stands
+    except (NoEvidence, ClusterReadError):  # the state cannot tell: the probe's own diagnosis stands
         return observed
     if path.ok or "client" not in path.figures.get("blocked_ports", "").split(","):
         return observed

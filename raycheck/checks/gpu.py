@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
-from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.coverage import NoEvidence, NotCovered
 from raycheck.cluster.source import ClusterReadError
 from raycheck.cluster.view import ClusterView
 from raycheck.model.capacity import GPU, SHARED_GPU, Vector, other_gpu_resource
@@ -311,7 +311,7 @@ def _spec_phantom(view: ClusterView | None) -> Observation | None:
         return None
     try:
         spec = ray_gpus_backed(view)
-    except (NotCovered, ClusterReadError):
+    except (NoEvidence, ClusterReadError):
         return None
     return spec if spec.cause == "phantom" else None
 

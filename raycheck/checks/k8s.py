@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from raycheck.model.kuberay import (
-    desired_workers, expand_raycluster, head_service_name, pod_ready, pod_trouble, ray_container,
+    DEFAULT_HEAD_PORTS, desired_workers, expand_raycluster, head_service_name, not_created, pod_ready, pod_trouble,
+    ray_container,
 )
 from raycheck.model.netpol import Endpoint, PolicySet, Verdict, asks_namespace_labels, container_ports, flow
 from raycheck.model.raycluster_patch import HEAD_GROUP, append, as_json, container_at, scale, set_field
-from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.coverage import NoEvidence, NotApplied, NotCovered
 from raycheck.cluster.source import ClusterReadError, Object
 from raycheck.cluster.view import ClusterView
 from raycheck.observation import Observation
@@ -31,7 +32,14 @@ def raycluster_ready(view: ClusterView) -> Observation:
         raise
     if cluster is None:
         return Observation(False, f"{where} not found", cause="missing")
+    if (cluster.get("spec") or {}).get("suspend") is True:
+        said = kuberay_says(cluster)
+        return Observation(False, f"{where} is suspended (spec.suspend: true): KubeRay deleted its pods and "
+                           "makes none until it is resumed" + (f"; KubeRay: {said}" if said else ""), cause="suspended")
     pods = view.ray_pods()
+    if why := not_created(pods):
+        raise NotApplied(f"the pods of RayCluster {target.cluster_name}", why,
+                         "whether they become ready is known once KubeRay has made them")
     heads = [p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"]
     workers = [p for p in pods if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "worker"]
     desired = sum(desired_workers(g) for g in (cluster.get("spec") or {}).get("workerGroupSpecs") or [])
@@ -172,6 +180,9 @@ def head_service(view: ClusterView) -> Observation:
             figures["client_port_patch"] = as_json(ops)
         return Observation(False, f"{where} has no port named 'client' on {target.client_port} (ports: {shown}){why}",
                            cause=cause, figures=figures)
+    if why := not_created([service]):
+        raise NotApplied(f"Service {target.head_service} and the head pod it selects", why,
+                         f"its client port {target.client_port} is declared; its endpoints exist once the head runs")
     addresses, basis = ready_endpoints(view, service)
     if not addresses:
         return Observation(False, f"{where} has port client {target.client_port} but no ready endpoints "
@@ -189,6 +200,13 @@ def declare_client_port(cluster: Object, port: int) -> list[dict[str, Any]]:
     add it; nothing when it is declared already (the Service predates it)."""
     at = container_at(cluster, HEAD_GROUP)
     container = ray_container(((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template", {}).get("spec") or {})
+    if not container.get("ports"):
+        # KubeRay's defaults: client is among them on 10001; declaring one port would drop the others
+        if port == DEFAULT_HEAD_PORTS["client"]:
+            return []
+        return set_field(cluster, HEAD_GROUP, (*at, "ports"), [
+            {"name": name, "containerPort": port if name == "client" else number, "protocol": "TCP"}
+            for name, number in DEFAULT_HEAD_PORTS.items()])
     for index, declared in enumerate(container.get("ports") or []):
         if declared.get("containerPort") == port:
             if declared.get("name") == "client":
@@ -198,7 +216,8 @@ def declare_client_port(cluster: Object, port: int) -> list[dict[str, Any]]:
 
 
 def _declared_head_ports(cluster: Object | None) -> str | None:
-    """The port names the RayCluster's head container declares (None when it declares none: KubeRay adds its defaults)."""
+    """The port names the RayCluster's head container declares (None when it declares none: KubeRay
+    gives the Service its defaults, client 10001 among them)."""
     if cluster is None:
         return None
     template = ((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}
@@ -212,7 +231,7 @@ def head_service_state(view: ClusterView | None) -> tuple[str, str] | None:
         return None
     try:
         observation = head_service(view)
-    except (ClusterReadError, NotCovered):
+    except (ClusterReadError, NoEvidence):
         return None
     if observation.cause == "missing":
         return "service-missing", observation.message

@@ -8,8 +8,9 @@ from typing import Any
 from raycheck.model.capacity import (
     GPU, Cluster, PodShape, Vector, counts_on_node, floor_div, format_quantity, human, pod_shape, quantity,
 )
+from raycheck.cluster.coverage import NotApplied
 from raycheck.model.footprint import Footprint
-from raycheck.model.kuberay import desired_workers, ray_container, shm_volume
+from raycheck.model.kuberay import desired_workers, not_created, ray_container, shm_volume
 from raycheck.model.raycluster_patch import append, as_json, container_at, group_spec, guard, scale, set_field
 from raycheck.observation import Observation
 
@@ -20,6 +21,10 @@ RESTART_THRESHOLD = 3
 
 
 def _no_nodes(fp: Footprint) -> Observation | None:
+    unbound = [p for p in fp.ray_pods if not (p.get("spec") or {}).get("nodeName")]
+    if not fp.nodes and (why := not_created(unbound)):
+        raise NotApplied(f"the pods of RayCluster {fp.view.target.cluster_name}", why,
+                         "no node holds them yet: capacity.manifests-fit (-m gate) places them beside what runs")
     if not fp.nodes:
         return Observation(False, f"no Ray pod of {fp.view.target.cluster_name} is bound to a node",
                            cause="no-nodes")
@@ -149,6 +154,9 @@ def headroom(fp: Footprint, threshold: float) -> Observation:
 
 
 def recent_kills(fp: Footprint) -> Observation:
+    if why := not_created(fp.ray_pods):
+        raise NotApplied(f"the pods of RayCluster {fp.view.target.cluster_name}", why,
+                         "pods not made yet have no kills or restarts to show")
     killed, restarting = [], []
     for pod in fp.ray_pods:
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:

@@ -7,7 +7,7 @@ import difflib
 import shlex
 from dataclasses import dataclass
 
-from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.coverage import NoEvidence
 from raycheck.cluster.source import ClusterReadError
 from raycheck.cluster.view import ClusterView
 from raycheck.config import Permission, Target
@@ -135,7 +135,7 @@ def _dangling(view: ClusterView, who: ServiceAccountSubject) -> tuple[BindingRef
     scope with a close name (a typo), where the RBAC objects are known; else None."""
     try:
         rbac = view.rbac
-    except (NotCovered, ClusterReadError):  # only an explanation: the verdict stands without it
+    except (NoEvidence, ClusterReadError):  # only an explanation: the verdict stands without it
         return None
     for ref in rbac.dangling(who):
         if ref.role_kind == "ClusterRole":

@@ -25,7 +25,14 @@ from raycheck.cluster.kinds import KINDS
 ALL = "*"  # every namespace
 
 
-class NotCovered(Exception):
+class NoEvidence(Exception):
+    """What a check would judge is not in the source's evidence: the check is skipped with ``message``
+    (what is missing, and how to add it), never failed and never passed."""
+
+    message: str
+
+
+class NotCovered(NoEvidence):
     """A check asked for a kind (in a namespace) the source holds no evidence about."""
 
     def __init__(self, kind: str, namespace: str | None, source: str, command: str, detail: str = "") -> None:
@@ -34,6 +41,16 @@ class NotCovered(Exception):
             (" in every namespace" if KINDS[kind].namespaced else "")
         self.message = (f"not evidence: {source} holds no {KINDS[kind].plural}{where}"
                         + (f" ({detail})" if detail else "") + f"; add them with: {command}")
+        super().__init__(self.message)
+
+
+class NotApplied(NoEvidence):
+    """What a check would judge exists only as raycheck reads KubeRay: the pods and head Service of a
+    RayCluster of ``--with-manifests``, or the ones a remediation's change makes KubeRay create. Their
+    spec is evidence (``oom.shm``), their state is not (not scheduled, not ready, never restarted)."""
+
+    def __init__(self, what: str, why: str, instead: str) -> None:
+        self.message = f"not evidence: {what} do not exist yet (what KubeRay would make of {why}); {instead}"
         super().__init__(self.message)
 
 

@@ -17,10 +17,11 @@ from raycheck.cluster.kinds import KINDS
 from raycheck.cluster.source import Object, Query, Source, select
 from raycheck.errors import ConfigError
 from raycheck.cluster.files import iter_files, load_objects
-from raycheck.model.kuberay import expand_raycluster
+from raycheck.model.kuberay import expand_raycluster, mark_not_created
 
 
 ADDITIVE_KINDS = ("NetworkPolicy",)
+PROPOSED = "a RayCluster of --with-manifests, not applied yet"
 
 
 def key(obj: Object) -> tuple[str, str, str]:
@@ -80,6 +81,8 @@ class OverlaySource:
         for obj in list(applied.values()):
             if obj.get("kind") == "RayCluster" and key(obj)[1:] not in with_pods:
                 for child in expand_raycluster(obj):
+                    if child.get("kind") in ("Pod", "Service"):
+                        mark_not_created(child, PROPOSED)
                     applied.setdefault(key(child), child)
         self.applied = applied
         # NetworkPolicies add up: the manifests' own say nothing of the policies already in the cluster,

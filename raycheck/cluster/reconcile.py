@@ -10,9 +10,10 @@ not the spec alone. KubeRay (``raycluster_controller.go``, ``reconcilePods``):
   only until then);
 * brings each worker group to its desired count (:func:`~raycheck.model.kuberay.desired_workers`):
   it creates the missing pods and, unless the Ray autoscaler is on (``enableInTreeAutoscaling``:
-  then the autoscaler alone removes workers), deletes the surplus, arbitrary ones; raycheck removes
-  those that are not ready first (once the scheduler places the rest the outcome is the same), then
-  by name, and says so when the choice could matter (the group's pods differ in node or state);
+  then the autoscaler alone removes workers, and it terminates those above ``maxReplicas``), deletes
+  the surplus, arbitrary ones; raycheck removes those that are not ready first (once the scheduler
+  places the rest the outcome is the same), then by name, and says so when the choice could matter
+  (the group's pods differ in node or state);
 * does not recreate running pods when a template changes (unless ``upgradeStrategy`` is
   ``Recreate``): raycheck shows the pods as they are once recreated from the new spec, each on the
   node of the one it replaces, with no restarts yet, and says so. A remediation is verified when
@@ -29,9 +30,10 @@ from typing import Any
 
 from raycheck.cluster.changes import Change, ChangedSource
 from raycheck.cluster.source import Object, Query
-from raycheck.model.kuberay import desired_workers, expand_raycluster, pod_ready
+from raycheck.model.kuberay import desired_workers, expand_raycluster, mark_not_created, pod_ready
 
 HEAD_GROUP = "headgroup"
+AFTER_CHANGE = "the remediation's change, not scheduled yet"  # on the pods KubeRay creates from nothing
 
 
 def reconcile(state: ChangedSource, changes: list[Change]) -> list[str]:
@@ -88,6 +90,11 @@ def _template(group: dict[str, Any] | None) -> tuple[Any, Any]:
 def _reconcile(state: ChangedSource, before: Object | None, after: Object) -> list[str]:
     meta, spec = after["metadata"], after.get("spec") or {}
     namespace, name = meta.get("namespace") or "default", meta["name"]
+    if spec.get("suspend"):
+        pods = state.list(Query("Pod", namespace, {"ray.io/cluster": name}))
+        for pod in pods:
+            state.drop(pod)
+        return [f"KubeRay deletes the {len(pods)} pods of the suspended RayCluster {name}"] if pods else []
     made = expand_raycluster(after)
     fresh: dict[str, list[Object]] = {}
     for obj in made:
@@ -111,11 +118,18 @@ def _reconcile(state: ChangedSource, before: Object | None, after: Object) -> li
         current = sorted((p for p in pods if _group(p) == group_name and _is_worker(p)),
                          key=lambda p: (pod_ready(p), p["metadata"]["name"]))
         desired = desired_workers(group)
+        cap = _autoscaler_cap(group) if autoscaled else None
         if len(current) > desired and (not autoscaled or group.get("suspend")):
             surplus, current = current[:len(current) - desired], current[len(current) - desired:]
             for pod in surplus:
                 state.drop(pod)
             notes.append(_deleted_note(group_name, surplus, current))
+        elif cap is not None and len(current) > cap:
+            surplus, current = current[:len(current) - cap], current[len(current) - cap:]
+            for pod in surplus:
+                state.drop(pod)
+            notes.append(_deleted_note(group_name, surplus, current, f"above maxReplicas ({cap} pods), the Ray "
+                                       "autoscaler terminates"))
         elif len(current) > desired:
             notes.append(f"KubeRay leaves removing workers of group {group_name} to the Ray autoscaler "
                          f"(enableInTreeAutoscaling): its {len(current)} pods stay until the autoscaler removes some")
@@ -123,7 +137,7 @@ def _reconcile(state: ChangedSource, before: Object | None, after: Object) -> li
             notes += _recreate(state, current, fresh.get(group_name, []), f"workers of group {group_name}")
         used = {p["metadata"]["name"] for p in current}
         for pod in [p for p in fresh.get(group_name, []) if p["metadata"]["name"] not in used][:desired - len(current)]:
-            state.put(pod)
+            state.put(mark_not_created(pod, AFTER_CHANGE))
         if desired > len(current):
             notes.append(f"KubeRay creates {desired - len(current)} pods of {group_name}, Pending until scheduled")
     services = state.list(Query("Service", namespace, {"ray.io/cluster": name, "ray.io/node-type": "head"}))
@@ -134,6 +148,13 @@ def _reconcile(state: ChangedSource, before: Object | None, after: Object) -> li
     return notes
 
 
+def _autoscaler_cap(group: Object) -> int | None:
+    """The pods the Ray autoscaler keeps at most in ``group``: it terminates the workers of a node type
+    above its ``max_workers`` (KubeRay's ``maxReplicas``), while it decides ``replicas`` below it."""
+    maximum = group.get("maxReplicas")
+    return None if maximum is None else int(maximum) * int(group.get("numOfHosts", 1) or 1)
+
+
 def _group(pod: Object) -> str | None:
     return ((pod.get("metadata") or {}).get("labels") or {}).get("ray.io/group")
 
@@ -142,8 +163,8 @@ def _is_worker(pod: Object) -> bool:
     return ((pod.get("metadata") or {}).get("labels") or {}).get("ray.io/node-type") == "worker"
 
 
-def _deleted_note(group: str, surplus: list[Object], kept: list[Object]) -> str:
-    text = f"KubeRay deletes {len(surplus)} of the {len(surplus) + len(kept)} workers of group {group}"
+def _deleted_note(group: str, surplus: list[Object], kept: list[Object], who: str = "KubeRay deletes") -> str:
+    text = f"{who} {len(surplus)} of the {len(surplus) + len(kept)} workers of group {group}"
     shapes = {((p.get("spec") or {}).get("nodeName"), pod_ready(p)) for p in surplus + kept}
     if len(shapes) > 1:
         text += (" (which ones is up to KubeRay; raycheck removed those not ready first, then by name: "
@@ -155,7 +176,7 @@ def _recreate(state: ChangedSource, current: list[Object], fresh: list[Object], 
     """``current`` pods replaced by KubeRay's pods from the new template, each where its predecessor ran."""
     if not current:
         if fresh:
-            state.put(fresh[0])
+            state.put(mark_not_created(fresh[0], AFTER_CHANGE))
             return [f"KubeRay creates the {what} pod, Pending until scheduled"]
         return []
     if not fresh:

@@ -56,6 +56,12 @@ class Footprint:
                                for name, value in ((n.get("status") or {}).get("allocatable") or {}).items())]
         return {n["metadata"]["name"]: n for n in labelled}
 
+    @cached_property
+    def all_nodes(self) -> dict[str, dict[str, Any]]:
+        """Every node: where Ray pods that are bound nowhere yet (Pending, or proposed by the
+        manifests) could go."""
+        return {n["metadata"]["name"]: n for n in self.view.list("Node")}
+
     def bound(self, node: str) -> list[PodShape]:
         """Every pod bound to ``node``, of any namespace: they all take its capacity."""
         if not self.view.covers("Pod", None):

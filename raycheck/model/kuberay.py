@@ -52,20 +52,55 @@ def _pod(cluster: Object, name: str, node_type: str, group: str, template: dict[
     }
 
 
+# on the pods and head Service KubeRay would make but has not (the overlay's of --with-manifests, the
+# ones a remediation's change makes it create): their spec is evidence, their state (unscheduled, not
+# ready, never restarted) is not
+NOT_CREATED = "raycheck.io/not-created"
+
+
+def mark_not_created(obj: Object, why: str) -> Object:
+    """``obj`` marked as made by raycheck's reading of KubeRay, not by KubeRay: ``why`` says when it would be."""
+    obj.setdefault("metadata", {}).setdefault("annotations", {})[NOT_CREATED] = why
+    return obj
+
+
+def not_created(objects: list[Object]) -> str | None:
+    """Why ``objects`` do not exist yet, when every one of them is so marked (None when any exists, or none is given)."""
+    whys = [((o.get("metadata") or {}).get("annotations") or {}).get(NOT_CREATED) for o in objects]
+    return whys[0] if whys and all(whys) else None
+
+
+# the head Service's ports when the head's Ray container declares none (KubeRay's getDefaultPorts)
+DEFAULT_HEAD_PORTS = {"client": 10001, "dashboard": 8265, "gcs-server": 6379, "metrics": 8080, "serve": 8000}
+
+
+def head_service_ports(cluster: Object) -> dict[str, int]:
+    """The ports KubeRay gives the head Service (``getServicePorts``): the head's Ray container's
+    declared ports (an unnamed one as ``<port>-port``), its defaults when it declares none, and
+    ``metrics`` 8080 when not declared. Sorted by name, as KubeRay sorts them."""
+    template = (((cluster.get("spec") or {}).get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}
+    declared = {(p.get("name") or f"{p.get('containerPort')}-port"): int(p["containerPort"])
+                for p in ray_container(template).get("ports") or [] if isinstance(p.get("containerPort"), int)}
+    ports = declared or dict(DEFAULT_HEAD_PORTS)
+    ports.setdefault("metrics", DEFAULT_HEAD_PORTS["metrics"])
+    return dict(sorted(ports.items()))
+
+
 def expand_raycluster(cluster: Object) -> list[Object]:
     """The head Service and pods KubeRay would create for ``cluster``."""
     meta, spec = cluster["metadata"], cluster["spec"]
     name, namespace = meta["name"], meta.get("namespace", "default")
     head = spec["headGroupSpec"]
     out = [_pod(cluster, f"{name}-head-{suffix(f'{namespace}/{name}/head')}", "head", "headgroup", head["template"])]
-    for group in spec.get("workerGroupSpecs") or []:
+    if spec.get("suspend"):  # a suspended RayCluster has no pods: KubeRay deletes them all
+        out = []
+    for group in [] if spec.get("suspend") else spec.get("workerGroupSpecs") or []:
         group_name = group["groupName"]
         for i in range(desired_workers(group)):
             pod_name = f"{name}-{group_name}-worker-{suffix(f'{namespace}/{name}/{group_name}/{i}')}"
             out.append(_pod(cluster, pod_name, "worker", group_name, group["template"]))
-    ports = [{"name": p["name"], "port": p["containerPort"], "targetPort": p["containerPort"],
-              "protocol": p.get("protocol", "TCP")}
-             for p in ray_container(head["template"]["spec"]).get("ports") or [] if p.get("name")]
+    ports = [{"name": port_name, "port": number, "targetPort": number, "protocol": "TCP"}
+             for port_name, number in head_service_ports(cluster).items()]
     service_name = head_service_name(cluster)
     out.append({
         "apiVersion": "v1", "kind": "Service",

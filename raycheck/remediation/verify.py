@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 from raycheck.checks.registry import Decider, Facts, decide
 from raycheck.cluster.changes import ChangedSource, Refused, key
-from raycheck.cluster.coverage import NotCovered
+from raycheck.cluster.coverage import NoEvidence
 from raycheck.cluster.overlay import OverlaySource
 from raycheck.cluster.reconcile import reconcile
 from raycheck.cluster.source import ClusterReadError, Object, Source
@@ -168,7 +168,7 @@ class Verifier:
         after = f"after step {step}" if step else "on the unchanged snapshot"
         try:
             observation = decide(decider, Facts(ClusterView(source, self.target), params))
-        except NotCovered as exc:
+        except NoEvidence as exc:
             raise _NoVerdict(f"{after} the check has no evidence: {exc.message}") from None
         except ClusterReadError as exc:
             raise _NoVerdict(f"{after} reading the cluster state failed: {exc}") from None
