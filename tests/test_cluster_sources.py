@@ -83,7 +83,9 @@ def test_raycluster_expansion_names_and_labels_like_kuberay():
     assert all(p["metadata"]["labels"]["ray.io/group"] == "gpu-workers" for p in pods[1:])
     service = next(o for o in objects if o["kind"] == "Service")
     assert service["metadata"]["name"] == "agents-head-svc" and service["spec"]["clusterIP"] == "None"
-    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"client": 10001, "dashboard": 8265}
+    # the declared ports, and metrics 8080 that KubeRay adds when it is not declared
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"client": 10001, "dashboard": 8265,
+                                                                        "metrics": 8080}
 
 
 def test_overlay_creates_replaces_and_shadows(seed_state):

@@ -61,6 +61,7 @@ def policy_types(policy: Object) -> list[str]:
 
 
 def _all(values: Iterable[bool | None]) -> bool | None:
+    """Three-valued AND (Kleene): False wins, then unknown (None)."""
     result: bool | None = True
     for value in values:
         if value is False:
@@ -70,14 +71,13 @@ def _all(values: Iterable[bool | None]) -> bool | None:
     return result
 
 
+def _not(value: bool | None) -> bool | None:
+    return None if value is None else not value
+
+
 def _any(values: Iterable[bool | None]) -> bool | None:
-    result: bool | None = False
-    for value in values:
-        if value is True:
-            return True
-        if value is None:
-            result = None
-    return result
+    """Three-valued OR: True wins, then unknown (None)."""
+    return _not(_all(_not(value) for value in values))
 
 
 def _empty(selector: Mapping[str, Any] | None) -> bool:
