@@ -397,9 +397,20 @@ def parse_target(data: Any, lines: dict[tuple[str, ...], int], source: str) -> t
         runtime_env=runtime_env,
         client_pod_labels=client_pod_labels,
     )
-    file_settings = {key: (rc[key], r.where(("raycheck", key)) + f": raycheck.{key}")
+    # a relative path in the file is the file's, as resolv_conf above (kubeconfig, kustomize): the same
+    # target file works from any directory; on the command line and in the environment it is the shell's
+    file_settings = {key: (_beside(source, rc[key]) if SETTING[key].path else rc[key],
+                           r.where(("raycheck", key)) + f": raycheck.{key}")
                      for key in SETTING if key in rc}
     return target, file_settings
+
+
+def _beside(source: str, value: Any) -> Any:
+    """``value``, a path written in the target file ``source``, relative to that file's folder."""
+    if not isinstance(value, str) or not value:
+        return value  # the setting's own parser says what is wrong with it
+    path = Path(value).expanduser()
+    return value if path.is_absolute() else str(Path(source).parent / path)
 
 
 def _in_cluster_namespace() -> str | None:

@@ -179,6 +179,7 @@ class Setting:
     parse: Callable[[Any], Any]
     metavar: str | None  # None: a flag (store_true; the environment takes 1/0)
     help: str
+    path: bool = False  # a file or folder: relative to the target file when written there
 
     @property
     def option(self) -> str:
@@ -191,7 +192,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("dns_server", _dns_server, "HOST[:PORT]", "resolve through this DNS server instead of the system resolver"),
-    Setting("report_dir", _folder, "DIR", "where raycheck.json, raycheck.md and junit.xml go (default reports/)"),
+    Setting("report_dir", _folder, "DIR", "where raycheck.json, raycheck.md and junit.xml go (default reports/)",
+            path=True),
     Setting("fail_on", _fail_on, "LEVEL", "exit 1 when a check at or above LEVEL fails: critical (default), warning, info"),
     Setting("probe_timeout", _positive_seconds, "SECONDS", "deadline of each network probe of the Ray head (default 1)"),
     Setting("api_timeout", _positive_seconds, "SECONDS", "deadline of each Kubernetes API request (default 5)"),
@@ -206,18 +208,18 @@ SETTINGS: tuple[Setting, ...] = (
             "the Pushgateway job the metrics are pushed as (default raycheck; one per CronJob, for its own alert)"),
     Setting("json_line", _flag, None, "print the JSON report as one line at the end (for log pipelines)"),
     Setting("kubeconfig", _existing_file, "FILE",
-            "read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG)"),
+            "read cluster state live through this kubeconfig (default: in-cluster, then $KUBECONFIG)", path=True),
     Setting("context", _name, "NAME", "kubeconfig context"),
     Setting("cluster_dump", _existing_path, "DIR",
-            "read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) instead of the API"),
+            "read cluster state from files (kubectl get -o yaml/json, kubectl cluster-info dump) instead of the API", path=True),
     Setting("with_manifests", _existing_path, "PATH",
-            "overlay these manifests on the cluster state as if applied (pre-deploy gate)"),
+            "overlay these manifests on the cluster state as if applied (pre-deploy gate)", path=True),
     Setting("ray_python", _interpreter, "PATH",
             "run the Ray Client side (handshake, deep GPU tasks) in this interpreter: the cluster's Ray and Python "
-            "(default: raycheck's own or a matching `raycheck client-env`)"),
+            "(default: raycheck's own or a matching `raycheck client-env`)", path=True),
     Setting("auth_token_file", _file_path, "FILE",
             "the cluster's Ray auth token, in a file (a mounted Secret; default: RAY_AUTH_TOKEN, "
-            "RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)"),
+            "RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)", path=True),
     Setting("verify_remediations", _flag, None,
             "apply each failed check's remediation to a copy of the cluster state and decide the check again "
             "(on by default from a dump or manifests; live, on a snapshot read once; =0 turns it off)"),

@@ -12,9 +12,10 @@ import re
 from importlib import metadata
 from typing import Any
 
-# rayproject/ray, rayproject/ray-ml, rayproject/ray-llm, mirrored anywhere: {ray}[-py{XY}][-{cpu|gpu|cuXXX}]
-_RAY_IMAGE = re.compile(r"(?:^|/)rayproject/ray(?:-ml|-llm)?:(?P<ray>\d+\.\d+\.\d+)(?:-py(?P<py>3)(?P<minor>\d{1,2}))?"
-                        r"(?:-[\w.]+)*$")
+# rayproject/ray, rayproject/ray-ml, rayproject/ray-llm, mirrored anywhere: {ray}[-py{XY}][-{cpu|gpu|cuXXX}],
+# and the variants with a word before the Python (``2.44.1-extra-py312-cu125``)
+_RAY_IMAGE = re.compile(r"(?:^|/)rayproject/ray(?:-ml|-llm)?:(?P<ray>\d+\.\d+\.\d+)(?P<rest>(?:-[\w.]+)*)$")
+_PY_TAG = re.compile(r"-py(?P<py>3)(?P<minor>\d{1,2})(?=-|$)")
 
 
 @functools.cache
@@ -47,8 +48,8 @@ def image_python(image: str) -> tuple[str, str] | None:
     match = _RAY_IMAGE.search(image.split("@")[0])
     if match is None:
         return None
-    if match["py"]:
-        return f"3.{match['minor']}", f"head image {image}"
+    if tag := _PY_TAG.search(match["rest"]):
+        return f"3.{tag['minor']}", f"head image {image}"
     default = default_python(match["ray"])
     return default, f"head image {image} (no -pyXY tag: Ray {match['ray']}'s default Python {default})"
 

@@ -68,6 +68,9 @@ def test_the_default_python_of_a_release_and_the_image_tag():
     assert minor == "3.9" and "no -pyXY tag" in how
     assert image_python("rayproject/ray-ml:2.9.3-gpu")[0] == "3.9"  # type: ignore[index]
     assert image_python("registry.example/agents/ray-runtime:1.4") is None  # a custom image says nothing
+    assert image_python("rayproject/ray:2.44.1-extra-py312-cu125")[0] == "3.12"  # type: ignore[index]
+    assert image_python("rayproject/ray:2.49.2-py311@sha256:" + "0" * 64)[0] == "3.11"  # type: ignore[index]
+    assert image_python("rayproject/ray:nightly-py311") is None  # no release: which Ray is unknown
     assert build_command("2.49.2", "3.9") == "raycheck client-env --ray 2.49.2 --python 3.9"
 
 

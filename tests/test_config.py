@@ -163,3 +163,28 @@ def test_bad_setting_in_the_file_names_file_and_line(tmp_path):
     _, from_file = load_target_file(path)
     with pytest.raises(ConfigError, match=rf"{path}:4: raycheck.fail_on: 'sometimes' is not one of"):
         resolve_settings({}, {}, from_file)
+
+
+def test_paths_in_the_target_file_are_the_files_own(tmp_path, monkeypatch):
+    """A relative path in the target file is relative to the file's folder, wherever raycheck runs
+    (as resolv_conf, a kubeconfig's certificate paths, kustomize); on the command line, the shell's."""
+    folder = tmp_path / "team"
+    (folder / "dump").mkdir(parents=True)
+    (folder / "manifests.yaml").write_text("")
+    path = write(folder, "ray:\n  address: ray://h.ns.svc.cluster.local:1\nraycheck:\n  cluster_dump: dump\n"
+                         "  with_manifests: ./manifests.yaml\n  report_dir: out\n  auth_token_file: secret/token\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    _, from_file = load_target_file(path)
+    settings = resolve_settings({}, {}, from_file)
+    assert Path(settings.cluster_dump) == folder / "dump"
+    assert Path(settings.with_manifests) == folder / "manifests.yaml"
+    assert Path(settings.report_dir) == folder / "out"
+    assert Path(settings.auth_token_file) == folder / "secret" / "token"
+    (elsewhere / "dump").mkdir()
+    assert Path(resolve_settings({"cluster_dump": "dump"}, {}, from_file).cluster_dump) == Path("dump")
+    # not there, beside the file: the one line names the file, its line and the key
+    (folder / "dump").rmdir()
+    with pytest.raises(ConfigError, match=rf"{path}:4: raycheck.cluster_dump: '.*team/dump': no such file"):
+        resolve_settings({}, {}, from_file)

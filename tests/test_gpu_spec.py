@@ -73,6 +73,23 @@ def test_gpus_declared_on_a_head_without_any(run_suite, seed_state, write_dump):
         {"op": "remove", "path": "/spec/headGroupSpec/rayStartParams/num-gpus"}
 
 
+def test_a_card_shared_by_the_kai_scheduler_backs_one_ray_gpu(run_suite, seed_state, write_dump):
+    """KAI's gpu-fraction annotation gives a pod a share of one card without any GPU limit: one Ray GPU
+    has a card behind it, two do not."""
+    state = copy.deepcopy(seed_state)
+    group = raycluster(state)["spec"]["workerGroupSpecs"][0]
+    group["template"].setdefault("metadata", {}).setdefault("annotations", {})["gpu-fraction"] = "0.5"
+    for key in ("limits", "requests"):
+        group["template"]["spec"]["containers"][0]["resources"].get(key, {}).pop("nvidia.com/gpu", None)
+    group["rayStartParams"]["num-gpus"] = "1"
+    check = gpu_run(run_suite, write_dump, state).check("gpu.ray-gpus-backed")
+    assert check["outcome"] == "passed", check
+    assert "num-gpus 1 on 1 GPU shared by the KAI scheduler (gpu-fraction 0.5)" in check["message"]
+    group["rayStartParams"]["num-gpus"] = "2"
+    check = gpu_run(run_suite, write_dump, state).check("gpu.ray-gpus-backed")
+    assert check["outcome"] == "failed" and check["cause"] == "phantom", check
+
+
 def test_mig_slices_named_with_both_fixes(run_suite, seed_state, write_dump):
     state = copy.deepcopy(seed_state)
     allocatable = node(state)["status"]["allocatable"]

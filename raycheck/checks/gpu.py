@@ -25,6 +25,18 @@ def container_gpus(container: dict[str, Any]) -> dict[str, Decimal]:
             if (name.endswith("gpu") or other_gpu_resource(name)) and limits[name] > 0}
 
 
+# the annotations with which the KAI scheduler gives a pod a share of one card (no GPU limit: the
+# scheduler binds the card and sets NVIDIA_VISIBLE_DEVICES itself)
+KAI_GPU_SHARE = ("gpu-fraction", "gpu-memory")
+
+
+def _shared_by_scheduler(group: dict[str, Any]) -> dict[str, Decimal]:
+    """A share of one card the KAI scheduler gives a group's pods, as one card Ray may see; else nothing."""
+    annotations = (((group.get("template") or {}).get("metadata") or {}).get("annotations") or {})
+    share = next((f"{key} {annotations[key]}" for key in KAI_GPU_SHARE if key in annotations), None)
+    return {f"GPU shared by the KAI scheduler ({share})": Decimal(1)} if share else {}
+
+
 def _template_container(group: dict[str, Any]) -> dict[str, Any]:
     return ray_container(((group.get("template") or {}).get("spec") or {}))
 
@@ -152,7 +164,7 @@ def ray_gpus_backed(view: ClusterView) -> Observation:
     fine, wrong, ops, groups = [], [], [], []
     for name, group, pods in _groups(cluster):
         params = group.get("rayStartParams") or {}
-        cards = container_gpus(_template_container(group))
+        cards = container_gpus(_template_container(group)) or _shared_by_scheduler(group)
         given = sum(cards.values(), Decimal(0))
         given_text = ", ".join(f"{n} {r}" for r, n in cards.items()) or "no GPU"
         if "num-gpus" not in params:

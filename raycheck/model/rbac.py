@@ -219,8 +219,16 @@ class AccessReviewer:
     def __init__(self, source: Any, me: str | None) -> None:
         self.source = source
         self.me = me
+        # each question asked once per run: a client ServiceAccount that lacks every permission
+        # makes each rbac.client-sa result list all the missing ones (10 checks x 10 reviews)
+        self._answers: dict[tuple[ServiceAccountSubject, Access], Decision] = {}
 
     def decide(self, subject: ServiceAccountSubject, access: Access) -> Decision:
+        if (subject, access) not in self._answers:
+            self._answers[(subject, access)] = self._review(subject, access)
+        return self._answers[(subject, access)]
+
+    def _review(self, subject: ServiceAccountSubject, access: Access) -> Decision:
         attributes = {"verb": access.verb, "group": access.group, "resource": access.resource}
         if access.namespace:
             attributes["namespace"] = access.namespace
