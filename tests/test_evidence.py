@@ -154,3 +154,39 @@ def test_an_object_no_api_server_would_return_is_bad_input(run_suite, seed_state
     assert f"Pod ray/{pod['metadata']['name']}: spec.containers[0].resources.requests.memory: 'lots' is not a " \
            "Kubernetes quantity" in line and "pods.yaml" in line
     assert "Traceback" not in run.output and run.output.count("ERROR:") == 1
+
+
+def test_a_namespaces_pods_at_the_dumps_top_are_that_namespaces_only(run_suite, seed_state, tmp_path):
+    """``kubectl get pods -n ray -o yaml > DIR/pods.yaml`` (beside the nodes) is not ``-A``: what else
+    runs on the nodes is unknown, so the node checks skip instead of passing on a node they half see.
+    The same file with the other namespaces' pods in it is ``-A``, and they decide."""
+    state = copy.deepcopy(seed_state)
+    node = next(o for o in state if o["kind"] == "Node")
+    node["status"]["allocatable"]["memory"] = "600Gi"  # the Ray pods alone fit, with headroom
+    hog = copy.deepcopy(pods_of(state, "kube-system")[0])
+    hog["metadata"].update(name="batch-hog", namespace="default")
+    hog["spec"]["containers"][0]["resources"] = {"requests": {"memory": "300Gi"}}
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "nodes.yaml").write_text(yaml.safe_dump(as_list([node])))
+    (dump / "pods.yaml").write_text(yaml.safe_dump(as_list(pods_of(state, "ray"))))
+    run = run_suite(TARGET, "-m", "oom", f"--cluster-dump={dump}")
+    check = run.check("oom.requests-fit")
+    assert check["outcome"] == "skipped" and "holds no pods in every namespace" in check["message"], check
+    (dump / "pods.yaml").write_text(yaml.safe_dump(as_list(pods_of(state) + [hog])))
+    run = run_suite(TARGET, "-m", "oom", f"--cluster-dump={dump}")
+    assert run.check("oom.requests-fit")["outcome"] == "failed", run.check("oom.requests-fit")
+
+
+def test_a_kind_listed_in_every_namespace_covers_every_namespace(seed_state, tmp_path):
+    """``kubectl get pods -n <ns>`` into ``DIR/<ns>/pods.yaml`` for each namespace of ``namespaces.yaml``
+    is what ``-A`` says; one namespace left out, and it says nothing of that one."""
+    from raycheck.cluster.files import read_dump
+    from raycheck.harness.scenarios import write_snapshot
+
+    dump = write_snapshot(tmp_path / "dump", seed_state)
+    assert (dump / "swe-ai-fleet" / "networkpolicies.yaml").is_file()
+    assert read_dump(dump).coverage.covers("Pod", None) and read_dump(dump).coverage.covers("NetworkPolicy", None)
+    (dump / "gpu-operator" / "pods.yaml").unlink()
+    coverage = read_dump(dump).coverage
+    assert not coverage.covers("Pod", None) and coverage.covers("Pod", "ray") and not coverage.covers("Pod", "gpu-operator")

@@ -84,7 +84,7 @@ def test_unsupported_field_selectors_are_refused_and_raycheck_sends_none(server,
     assert error.value.status == 400 and "field label not supported: spec.rayVersion" in error.value.detail
     # what raycheck asks: a RayCluster by name, pods by node, nodes by name
     assert source.list(Query("RayCluster", "ray", fields={"metadata.name": "ray-gpu"}))[0]["metadata"]["name"] == "ray-gpu"
-    assert len(source.list(Query("Pod", None, fields={"spec.nodeName": "wrx80-node1"}))) == 9
+    assert len(source.list(Query("Pod", None, fields={"spec.nodeName": "wrx80-node1"}))) == 10  # 9 Ray, the device plugin
     assert source.list(Query("Node", None, fields={"metadata.name": "wrx80-node1"}))
 
 

@@ -9,7 +9,10 @@ the dump, never failed and never passed. The rules for files (``kubectl`` output
   or a ``List`` in a file named after the kind's plural, ``pods.yaml``) covers that kind: in the
   namespace of the folder it is in (``DIR/ray/pods.yaml``: ``kubectl get pods -n ray``; the
   cluster-info dump's layout), in every namespace at the dump's top (``DIR/pods.yaml``: ``kubectl
-  get pods -A``), everywhere for a cluster-scoped kind (``DIR/nodes.yaml``); empty lists too;
+  get pods -A``) unless its objects are all in one namespace (``kubectl get pods -n ray >
+  DIR/pods.yaml`` writes the same: then that namespace only), everywhere for a cluster-scoped kind
+  (``DIR/nodes.yaml``); empty lists too;
+* a kind listed in every namespace of the dump's namespace list covers every namespace;
 * any other object (a mixed ``List``, single objects) covers its kind where it occurs.
 
 The commands raycheck gives for a missing kind write exactly these files.

@@ -102,6 +102,7 @@ def read_dump(root: Path) -> Dump:
     text, YAML or JSON; an object no API server would return (a quantity such as ``lots``)."""
     objects: list[dict[str, Any]] = []
     coverage = Coverage()
+    namespaces: set[str] = set()  # every namespace, where a list of them was dumped
     for file in iter_files(root):
         folder = file.parent.relative_to(root).parts if root.is_dir() else ()
         folder_namespace = folder[-1] if len(folder) == 1 and _is_name(folder[0]) else None
@@ -110,9 +111,21 @@ def read_dump(root: Path) -> Dump:
             for obj in items:
                 validate_object(obj, file)
             objects.extend(items)
-            _cover(coverage, doc, items, file, folder_namespace, at_top=root.is_dir() and not folder)
+            if _cover(coverage, doc, items, file, folder_namespace, at_top=root.is_dir() and not folder) == "Namespace":
+                namespaces.update(str((o.get("metadata") or {}).get("name")) for o in items)
     _cover_cluster_info_dump(root, coverage)
+    _cover_every_namespace(namespaces, coverage)
     return Dump(_once(objects), coverage)
+
+
+def _cover_every_namespace(namespaces: set[str], coverage: Coverage) -> None:
+    """A kind listed in every namespace the dump's namespace list holds (``DIR/<ns>/<plural>.yaml`` for
+    each) is covered in every namespace, as one ``-A`` list would be."""
+    if not namespaces:
+        return
+    for kind, spaces in list(coverage.spaces.items()):
+        if KINDS[kind].namespaced and ALL not in spaces and namespaces <= spaces:
+            coverage.add(kind, ALL)
 
 
 def _once(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,7 +164,8 @@ def _cover_cluster_info_dump(root: Path, coverage: Coverage) -> None:
 
 
 def _cover(coverage: Coverage, doc: Any, items: list[dict[str, Any]], file: Path, folder_namespace: str | None,
-           at_top: bool) -> None:
+           at_top: bool) -> str | None:
+    """Add what one document covers; the kind of a list of one kind (None for loose objects)."""
     kind = _list_kind(doc, items, file)
     if kind is None:  # loose objects: each covers its kind where it occurs
         coverage.add_objects(items)
@@ -160,10 +174,13 @@ def _cover(coverage: Coverage, doc: Any, items: list[dict[str, Any]], file: Path
     elif folder_namespace is not None:  # DIR/<namespace>/<plural>.yaml: kubectl get <plural> -n <namespace>
         coverage.add(kind, folder_namespace)
         coverage.add_objects(items)
-    elif at_top:  # DIR/<plural>.yaml: kubectl get <plural> -A
-        coverage.add(kind, ALL)
+    elif at_top and len({(o.get("metadata") or {}).get("namespace") or "default" for o in items}) != 1:
+        coverage.add(kind, ALL)  # DIR/<plural>.yaml: kubectl get <plural> -A
     else:
+        # objects all in one namespace are what `kubectl get <plural> -n <namespace>` writes as much as
+        # what -A writes: evidence about that namespace only (-A of pods always spans kube-system too)
         coverage.add_objects(items)
+    return kind
 
 
 def _list_kind(doc: Any, items: list[dict[str, Any]], file: Path) -> str | None:
