@@ -64,6 +64,7 @@ def agent_pod(labels: dict[str, str]) -> dict[str, Any]:
 def test_no_policy_anywhere_passes(run_suite, seed_state, write_dump):
     result = check(run_suite, write_dump, seed_state)
     assert result["outcome"] == "passed" and "no NetworkPolicy isolates either side" in result["message"]
+    assert "a CNI's own policies, such as CiliumNetworkPolicy or Calico's, are not read" in result["message"]
 
 
 def test_kuberay_deny_all_keeps_the_client_namespace_out_and_the_fix_lets_it_in(run_suite, seed_state, write_dump):

@@ -50,7 +50,8 @@ def cluster_info_dump(folder: Path, objects: list[dict[str, Any]]) -> Path:
 
     def typed(kind: str, items: list[dict[str, Any]]) -> str:
         bare = [{k: v for k, v in copy.deepcopy(o).items() if k not in ("kind", "apiVersion")} for o in items]
-        return json.dumps(as_list(bare, f"{kind}List"), indent=2)
+        group = "apps/v1" if kind in ("DaemonSet", "Deployment", "ReplicaSet") else "v1"
+        return json.dumps({**as_list(bare, f"{kind}List"), "apiVersion": group}, indent=2)
 
     (folder / "nodes.json").write_text(typed("Node", [o for o in objects if o["kind"] == "Node"]))
     namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"} | {"default", "kube-system"}
@@ -190,3 +191,27 @@ def test_a_kind_listed_in_every_namespace_covers_every_namespace(seed_state, tmp
     (dump / "gpu-operator" / "pods.yaml").unlink()
     coverage = read_dump(dump).coverage
     assert not coverage.covers("Pod", None) and coverage.covers("Pod", "ray") and not coverage.covers("Pod", "gpu-operator")
+
+
+def test_a_kind_of_the_same_name_in_another_api_group_is_not_that_kind(run_suite, seed_state, tmp_path):
+    """Calico's ``projectcalico.org/v3`` NetworkPolicy (``kubectl get networkpolicies.projectcalico.org``)
+    is another object under the same name: read as a Kubernetes NetworkPolicy it would have no
+    podSelector (every pod) and rules without peers (everyone). It is ignored and counted, and it
+    covers nothing: the Kubernetes policies stay unknown."""
+    state = [o for o in copy.deepcopy(seed_state) if o["kind"] != "NetworkPolicy"]
+    calico = {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+              "metadata": {"name": "allow-agents", "namespace": "ray"},
+              "spec": {"selector": "ray.io/node-type == 'head'", "types": ["Ingress"],
+                       "ingress": [{"action": "Allow", "source": {"namespaceSelector": "all()"}}]}}
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    for kind in ("Namespace", "Node", "Pod", "Service", "EndpointSlice", "RayCluster", "ServiceAccount"):
+        plural = {"Namespace": "namespaces", "Node": "nodes", "Pod": "pods", "Service": "services",
+                  "EndpointSlice": "endpointslices", "RayCluster": "rayclusters", "ServiceAccount": "serviceaccounts"}
+        (dump / f"{plural[kind]}.yaml").write_text(yaml.safe_dump(as_list([o for o in state if o["kind"] == kind])))
+    (dump / "networkpolicies.yaml").write_text(yaml.safe_dump(as_list([calico])))
+    run = run_suite(TARGET, "-m", "k8s or security", f"--cluster-dump={dump}")
+    assert run.report["cluster_state"]["ignored_kinds"] == {"NetworkPolicy (projectcalico.org/v3)": 1}
+    for check_id in ("k8s.client-path", "security.ray-exposure"):
+        check = run.check(check_id)
+        assert check["outcome"] == "skipped" and "holds no networkpolicies" in check["message"], check

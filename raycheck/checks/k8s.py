@@ -303,8 +303,11 @@ def client_path(view: ClusterView) -> Observation:
         raise _undecided(view, clients, labels, policies, unknown)
     where = "; ".join(sorted(set(admitted))) or "no NetworkPolicy isolates either side"
     caveat = "" if dns_ingress_read is not None else " (kube-system's ingress policies not read)"
+    # a CNI's own policies (CiliumNetworkPolicy, Calico's GlobalNetworkPolicy) are no NetworkPolicy: said,
+    # so that a pass is not read as more than it is
     return Observation(True, f"{', '.join(str(c) for c in clients)} may reach {head} on {head_ports['client']} and "
-                       f"{head_ports['dashboard']} and cluster DNS on 53: {where}{caveat}")
+                       f"{head_ports['dashboard']} and cluster DNS on 53: {where}{caveat} (Kubernetes NetworkPolicies; "
+                       "a CNI's own policies, such as CiliumNetworkPolicy or Calico's, are not read)")
 
 
 def _optional(view: ClusterView, kind: str, namespace: str | None, labels: dict[str, str] | None = None,

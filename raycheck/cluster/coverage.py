@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from raycheck.cluster.kinds import KINDS
+from raycheck.cluster.kinds import KINDS, known_kind
 
 ALL = "*"  # every namespace
 
@@ -76,8 +76,8 @@ class Coverage:
     def add_objects(self, objects: list[dict[str, Any]]) -> None:
         """Loose objects: each covers its kind where it occurs."""
         for obj in objects:
-            kind = obj.get("kind")
-            if kind in KINDS:
+            kind = known_kind(obj)
+            if kind is not None:
                 self.add(kind, (obj.get("metadata") or {}).get("namespace") or "default")
 
     def merge(self, other: Coverage) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import yaml
 
 from raycheck.cluster.coverage import ALL, Coverage
-from raycheck.cluster.kinds import KINDS
+from raycheck.cluster.kinds import KINDS, known_kind
 from raycheck.errors import ConfigError
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -74,6 +74,8 @@ def _flatten(doc: Any) -> list[dict[str, Any]]:
         if item_kind:
             for item in items:
                 item.setdefault("kind", item_kind)
+                if doc.get("apiVersion"):
+                    item.setdefault("apiVersion", doc["apiVersion"])
         return items
     if "kind" in doc:
         return [doc]
@@ -190,9 +192,9 @@ def _list_kind(doc: Any, items: list[dict[str, Any]], file: Path) -> str | None:
         return None
     typed = str(doc.get("kind", ""))[:-4]
     if typed in KINDS:
-        return typed
+        return typed if known_kind({"kind": typed, "apiVersion": doc.get("apiVersion")}) else None
     named = next((k.kind for k in KINDS.values() if _named_after(file, k.kind)), None)
-    if named is not None and all(o.get("kind") == named for o in items):
+    if named is not None and all(known_kind(o) == named for o in items):
         return named
     return None
 

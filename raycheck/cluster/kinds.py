@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,21 @@ KINDS: dict[str, Kind] = {k.kind: k for k in (
     Kind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
     Kind("RayCluster", "ray.io", "v1", "rayclusters", True),
 )}
+
+
+def known_kind(obj: dict[str, Any]) -> str | None:
+    """The kind raycheck reads that ``obj`` is, or None: a kind of the same name in another API group
+    is another object (Calico's ``projectcalico.org/v3`` NetworkPolicy has no ``podSelector``; an
+    ``events.k8s.io`` Event no ``involvedObject``). An object without ``apiVersion`` (the items of a
+    ``kubectl cluster-info dump`` list) is taken by its kind."""
+    kind = obj.get("kind")
+    info = KINDS.get(kind) if isinstance(kind, str) else None
+    if info is None:
+        return None
+    api_version = obj.get("apiVersion")
+    if isinstance(api_version, str) and api_version and api_version.rpartition("/")[0] != info.group:
+        return None
+    return info.kind
 
 
 def kind_of(plural_or_kind: str) -> Kind | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
-from raycheck.cluster.kinds import KINDS
+from raycheck.cluster.kinds import KINDS, known_kind
 from raycheck.errors import ConfigError
 from raycheck.cluster.coverage import Coverage
 from raycheck.cluster.files import read_dump
@@ -110,7 +110,7 @@ def select(objects: Iterable[Object], query: Query) -> list[Object]:
     out = []
     namespaced = KINDS[query.kind].namespaced
     for obj in objects:
-        if obj.get("kind") != query.kind:
+        if known_kind(obj) != query.kind:
             continue
         meta = obj.get("metadata") or {}
         if namespaced and query.namespace and meta.get("namespace", "default") != query.namespace:
@@ -141,11 +141,12 @@ class MemorySource:
         self.ignored: dict[str, int] = {}
         self._indexes: dict[tuple[str, str, str], dict[str | None, list[Object]]] = {}
         for obj in objects:
-            kind = obj.get("kind")
-            if kind in KINDS:
+            kind = known_kind(obj)
+            if kind is not None:
                 self.by_kind.setdefault(kind, []).append(obj)
             else:
-                self.ignored[str(kind)] = self.ignored.get(str(kind), 0) + 1
+                name = str(obj.get("kind")) + (f" ({obj.get('apiVersion')})" if obj.get("kind") in KINDS else "")
+                self.ignored[name] = self.ignored.get(name, 0) + 1
         if coverage is None:
             coverage = Coverage()
             coverage.add_objects([o for items in self.by_kind.values() for o in items])
