@@ -4,6 +4,7 @@ source's pagination, selectors and fault handling against the loopback API serve
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 import yaml
@@ -86,6 +87,28 @@ def test_raycluster_expansion_names_and_labels_like_kuberay():
     # the declared ports, and metrics 8080 that KubeRay adds when it is not declared
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"client": 10001, "dashboard": 8265,
                                                                         "metrics": 8080}
+
+
+def test_the_autoscaler_sidecar_takes_the_head_nodes_resources_too():
+    """Under enableInTreeAutoscaling KubeRay adds its autoscaler container to the head pod (500m CPU and
+    512Mi unless autoscalerOptions.resources says otherwise); a suspended cluster has no pods."""
+    from raycheck.model.capacity import pod_shape
+    from raycheck.model.kuberay import ray_container
+
+    def head(cluster):
+        return next(o for o in expand_raycluster(cluster) if o["kind"] == "Pod")
+
+    cluster = raycluster()
+    assert [c["name"] for c in head(cluster)["spec"]["containers"]] == ["ray-head"]
+    cluster["spec"]["enableInTreeAutoscaling"] = True
+    pod = head(cluster)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["ray-head", "autoscaler"]
+    assert ray_container(pod["spec"])["name"] == "ray-head"
+    assert pod_shape(pod).requests["cpu"] == Decimal("0.5") and pod_shape(pod).requests["memory"] == 512 * 1024 ** 2
+    cluster["spec"]["autoscalerOptions"] = {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}
+    assert pod_shape(head(cluster)).requests["cpu"] == 1
+    cluster["spec"]["suspend"] = True
+    assert [o["kind"] for o in expand_raycluster(cluster)] == ["Service"]
 
 
 def test_overlay_creates_replaces_and_shadows(seed_state):

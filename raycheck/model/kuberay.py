@@ -39,6 +39,8 @@ def _pod(cluster: Object, name: str, node_type: str, group: str, template: dict[
     meta = cluster["metadata"]
     spec = copy.deepcopy(template.get("spec") or {})
     inject_shm(spec)
+    if node_type == "head":
+        inject_autoscaler(cluster, spec)
     labels = {**(template.get("metadata") or {}).get("labels", {}), **KUBERAY_LABELS,
               "ray.io/cluster": meta["name"], "ray.io/group": group, "ray.io/node-type": node_type,
               "ray.io/is-ray-node": "yes", "ray.io/identifier": f"{meta['name']}-{node_type}"}
@@ -50,6 +52,24 @@ def _pod(cluster: Object, name: str, node_type: str, group: str, template: dict[
         "spec": spec,
         "status": {"phase": "Pending"},
     }
+
+
+# KubeRay's autoscaler sidecar when the RayCluster asks for none of its own (BuildAutoscalerContainer)
+AUTOSCALER_RESOURCES = {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "500m", "memory": "512Mi"}}
+
+
+def inject_autoscaler(cluster: Object, spec: dict[str, Any]) -> None:
+    """The autoscaler sidecar KubeRay adds to the head pod under ``enableInTreeAutoscaling``: it
+    takes the head node's CPU and memory too (``autoscalerOptions.resources``, else 500m and 512Mi)."""
+    cluster_spec = cluster.get("spec") or {}
+    containers = spec.setdefault("containers", [])
+    if not cluster_spec.get("enableInTreeAutoscaling") or any(
+            isinstance(c, dict) and c.get("name") == AUTOSCALER_CONTAINER for c in containers):
+        return
+    options = cluster_spec.get("autoscalerOptions") or {}
+    image = options.get("image") or ray_container(spec).get("image") or ""
+    containers.append({"name": AUTOSCALER_CONTAINER, "image": image,
+                       "resources": copy.deepcopy(options.get("resources") or AUTOSCALER_RESOURCES)})
 
 
 # on the pods and head Service KubeRay would make but has not (the overlay's of --with-manifests, the
