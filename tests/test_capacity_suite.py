@@ -151,6 +151,12 @@ def test_capacity_cli_tables_and_json(seed_state, write_dump, tmp_path):
     bad = subprocess.run(base[:4] + [f"--target={tmp_path / 'missing.yaml'}", f"--cluster-dump={dump}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 4 and "target file not found" in bad.stderr
+    # a dump without the nodes the tables need: one line saying what is missing and how to add it
+    pods_only = write_dump([o for o in seed_state if o["kind"] == "Pod"], complete=False)
+    short = subprocess.run(base[:4] + [f"--target={target}", f"--cluster-dump={pods_only}"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert short.returncode == 4 and "Traceback" not in short.stderr, short.stderr
+    assert short.stderr.count("\n") == 1 and "kubectl get nodes -o yaml >" in short.stderr, short.stderr
 
 
 # ----------------------------------------------------------------------------- against the real head

@@ -326,3 +326,17 @@ def test_a_suspended_raycluster(run_suite, seed_state, write_dump):
     verification = check["remediation"]["verification"]
     assert verification["status"] == "not verifiable", verification
     assert "do not exist yet (what KubeRay would make of the remediation's change" in verification["message"]
+
+
+def test_the_client_port_patch_keeps_kuberays_default_ports():
+    """A head that declares no ports gets KubeRay's defaults: client on another port than 10001 is
+    declared with all of them, never alone (one declared port would replace the defaults)."""
+    from raycheck.checks.k8s import declare_client_port
+    from raycheck.model.kuberay import DEFAULT_HEAD_PORTS
+
+    cluster = {"metadata": {"name": "c"}, "spec": {"headGroupSpec": {"template": {"spec": {"containers": [
+        {"name": "ray-head", "image": "rayproject/ray:2.49.2"}]}}}}}
+    assert declare_client_port(cluster, 10001) == []  # the defaults hold it: a Service without it is stale
+    ops = declare_client_port(cluster, 10011)
+    assert ops[-1]["path"] == "/spec/headGroupSpec/template/spec/containers/0/ports"
+    assert {p["name"]: p["containerPort"] for p in ops[-1]["value"]} == {**DEFAULT_HEAD_PORTS, "client": 10011}
